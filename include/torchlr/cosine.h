@@ -1,0 +1,74 @@
+#pragma once
+
+// Cosine schedules: CosineAnnealingLR (PyTorch's recursive form) and
+// CosineAnnealingWarmRestarts (SGDR, with fractional step(epoch)).
+
+#include <cstdint>
+#include <string>
+
+#include <torch/arg.h>
+
+#include <torchlr/scheduler.h>
+
+namespace torchlr {
+
+/// `CosineAnnealingLR(optimizer, T_max, eta_min=0.0)`. Not clamped: past `T_max` the lr rises
+/// again with period 2·T_max, exactly as PyTorch's recursion does.
+struct CosineAnnealingLROptions {
+  /* implicit */ CosineAnnealingLROptions(int64_t T_max) : T_max_(T_max) {}
+  TORCH_ARG(int64_t, T_max);
+  TORCH_ARG(double, eta_min) = 0.0;
+};
+
+class CosineAnnealingLR final : public LRScheduler {
+ public:
+  CosineAnnealingLR(torch::optim::Optimizer& optimizer, const CosineAnnealingLROptions& options);
+  const CosineAnnealingLROptions& options() const noexcept { return options_; }
+  std::string name() const override { return "CosineAnnealingLR"; }
+
+ protected:
+  double get_lr(std::size_t group) override;
+  bool has_closed_form() const override { return true; }
+  double get_closed_form_lr(std::size_t group) override;
+  void serialize(StateArchive& archive) override;
+
+ private:
+  CosineAnnealingLROptions options_;
+};
+
+/// `CosineAnnealingWarmRestarts(optimizer, T_0, T_mult=1, eta_min=0.0)`. `step(epoch)` accepts
+/// fractional epochs (e.g. `epoch + batch / batches_per_epoch`) and may be interleaved with step().
+struct CosineAnnealingWarmRestartsOptions {
+  /* implicit */ CosineAnnealingWarmRestartsOptions(int64_t T_0) : T_0_(T_0) {}
+  TORCH_ARG(int64_t, T_0);
+  TORCH_ARG(int64_t, T_mult) = 1;
+  TORCH_ARG(double, eta_min) = 0.0;
+};
+
+class CosineAnnealingWarmRestarts final : public LRScheduler {
+ public:
+  CosineAnnealingWarmRestarts(torch::optim::Optimizer& optimizer,
+                              const CosineAnnealingWarmRestartsOptions& options);
+  const CosineAnnealingWarmRestartsOptions& options() const noexcept { return options_; }
+  std::string name() const override { return "CosineAnnealingWarmRestarts"; }
+
+  void step() override;
+  void step(double epoch) override;
+
+  /// Epochs since the last restart (may be fractional) and the current cycle length.
+  double T_cur() const noexcept { return T_cur_; }
+  double T_i() const noexcept { return T_i_; }
+
+ protected:
+  double get_lr(std::size_t group) override;
+  void serialize(StateArchive& archive) override;
+
+ private:
+  void advance(std::optional<double> epoch);
+
+  CosineAnnealingWarmRestartsOptions options_;
+  double T_i_;
+  double T_cur_ = -1.0;
+};
+
+}  // namespace torchlr

@@ -1,0 +1,142 @@
+#pragma once
+
+// The scheduler protocol shared by every torchlr scheduler: PyTorch's `LRScheduler`.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <torch/optim/optimizer.h>
+#include <torch/serialize/archive.h>
+
+#include <torchlr/state_archive.h>
+
+namespace torchlr {
+
+/// Base class of every epoch/step scheduler, following current PyTorch's `LRScheduler`:
+///
+/// - Construction performs the initial step: right after it, each group's lr is the schedule's
+///   value at epoch 0 and `last_epoch() == 0`.
+/// - `step()` is called after `optimizer.step()`; it advances `last_epoch()` and writes every
+///   param group's lr.
+/// - Each group's initial lr is remembered as PyTorch's `group["initial_lr"]` is (with
+///   `setdefault`): a second scheduler on the same optimizer sees the first one's initial lrs
+///   as its `base_lrs()`. LibTorch groups cannot hold extra keys, so torchlr keeps them beside
+///   the optimizer for as long as a scheduler on it is alive.
+///
+/// Writing a custom scheduler: derive, override `get_lr(group)` (and optionally
+/// `get_closed_form_lr(group)` with `has_closed_form()`), and call `initial_step()` as the last
+/// statement of your constructor (C++ cannot dispatch to your override from the base
+/// constructor). State beyond the base fields goes in `serialize(StateArchive&)`.
+class LRScheduler {
+ public:
+  virtual ~LRScheduler();
+  LRScheduler(const LRScheduler&) = delete;
+  LRScheduler& operator=(const LRScheduler&) = delete;
+
+  /// Advances the schedule by one and writes each group's lr. Call it after `optimizer.step()`.
+  virtual void step();
+
+  /// Moves the schedule to `epoch`, using the closed form where the scheduler has one (PyTorch's
+  /// `step(epoch)`). Integral epochs only, except for CosineAnnealingWarmRestarts.
+  virtual void step(double epoch);
+
+  /// The index of the last step taken (0 right after construction).
+  int64_t last_epoch() const noexcept { return last_epoch_; }
+
+  /// The lr of every group as the last step left it (a snapshot: later edits of the optimizer's
+  /// lr do not show here, as in PyTorch).
+  const std::vector<double>& get_last_lr() const noexcept { return last_lr_; }
+
+  /// Each group's initial lr, as PyTorch's `base_lrs`.
+  const std::vector<double>& base_lrs() const noexcept { return base_lrs_; }
+
+  torch::optim::Optimizer& optimizer() const noexcept { return *optimizer_; }
+
+  /// The class name, as in PyTorch ("StepLR"); also tags checkpoints.
+  virtual std::string name() const = 0;
+
+  /// Writes the scheduler's state, and every group's current lr, to `archive`.
+  void save(torch::serialize::OutputArchive& archive) const;
+
+  /// Restores a state written by `save` on a scheduler of the same type and number of groups,
+  /// and writes the checkpoint's lrs into the optimizer (whatever `torch::load` of the optimizer
+  /// did to them). On any error it throws `c10::ValueError` and changes nothing.
+  void load(torch::serialize::InputArchive& archive);
+
+ protected:
+  explicit LRScheduler(torch::optim::Optimizer& optimizer);
+
+  /// PyTorch's `_initial_step`: the step that construction performs. Call it last in the
+  /// constructor of a concrete scheduler.
+  void initial_step();
+
+  /// The lr of `group` at `last_epoch()` in the chainable form (PyTorch's `get_lr`); may read
+  /// the group's current lr through `group_lr`.
+  virtual double get_lr(std::size_t group) = 0;
+
+  /// Whether `get_closed_form_lr` exists; `step(epoch)` uses it instead of `get_lr` when it does.
+  virtual bool has_closed_form() const { return false; }
+  virtual double get_closed_form_lr(std::size_t group);
+
+  /// Scheduler-specific state for checkpoints (the base fields are handled already).
+  virtual void serialize(StateArchive& archive);
+
+  /// PyTorch's `_update_lr`: sets `last_epoch` (to `last_epoch + 1`, or to `epoch`), computes
+  /// every group's lr and writes it. Composites override it.
+  virtual void update_lr(std::optional<double> epoch);
+
+  /// PyTorch's `recursive_undo` for one scheduler: takes back the epoch of the initial step.
+  virtual void undo_initial_step() { --last_epoch_; }
+
+  /// Computes every group's lr (closed form or chainable), then writes them all and records
+  /// them as the last lrs. Nothing is written if any value is not finite.
+  void write_lrs(bool closed_form);
+
+  /// Sets the last lrs from the optimizer's groups (composites).
+  void record_last_lr_from_optimizer();
+  void set_last_lr(const std::vector<double>& lrs) { last_lr_ = lrs; }
+
+  double group_lr(std::size_t group) const;
+  std::size_t num_groups() const noexcept { return base_lrs_.size(); }
+  bool is_initial() const noexcept { return is_initial_; }
+  int64_t step_count() const noexcept { return step_count_; }
+  void set_last_epoch(int64_t epoch) noexcept { last_epoch_ = epoch; }
+  void set_step_count(int64_t count) noexcept { step_count_ = count; }
+
+  /// For composites, which have no initial step of their own (as in PyTorch).
+  void mark_constructed() noexcept { initialized_ = true; }
+
+  /// Checks that the optimizer still has the groups the scheduler was built for.
+  void check_group_count() const;
+
+  // What composites need to do to their children (C++ only grants protected access through
+  // the derived type, so these go through the base).
+  static void initial_step_of(LRScheduler& child) { child.initial_step(); }
+  static void update_lr_of(LRScheduler& child, std::optional<double> epoch) { child.update_lr(epoch); }
+  static void undo_initial_step_of(LRScheduler& child) { child.undo_initial_step(); }
+  static void serialize_whole(LRScheduler& child, StateArchive& archive) { child.serialize_all(archive); }
+
+ private:
+  void serialize_all(StateArchive& archive);
+  void warn_if_optimizer_not_stepped() const;
+
+  torch::optim::Optimizer* optimizer_;
+  std::vector<double> base_lrs_;
+  std::vector<double> last_lr_;
+  std::vector<double> next_lrs_;  // scratch for write_lrs, sized once: step() does not allocate
+  int64_t last_epoch_ = -1;
+  int64_t step_count_ = 0;
+  bool is_initial_ = false;
+  bool initialized_ = false;
+};
+
+/// `torch::save(scheduler, path)` and `torch::load(scheduler, path)` work through these.
+torch::serialize::OutputArchive& operator<<(torch::serialize::OutputArchive& archive,
+                                            const LRScheduler& scheduler);
+torch::serialize::InputArchive& operator>>(torch::serialize::InputArchive& archive,
+                                           LRScheduler& scheduler);
+
+}  // namespace torchlr

@@ -1,0 +1,39 @@
+#pragma once
+
+// Helpers shared by torchlr's sources; not part of the public API.
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include <c10/util/Exception.h>
+
+namespace torch::optim {
+class Optimizer;
+}
+
+namespace torchlr::detail {
+
+/// Python's `a % b` for integers: the result has the sign of `b` (C++ truncates instead).
+inline int64_t floor_mod(int64_t a, int64_t b) {
+  const int64_t r = a % b;
+  return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+}
+
+/// Python's `a // b` for integers.
+inline int64_t floor_div(int64_t a, int64_t b) {
+  const int64_t q = a / b;
+  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+/// Refuses a non-finite argument (NaN or ±Inf), naming it.
+inline void check_finite(const char* scheduler, const char* argument, double value) {
+  TORCH_CHECK_VALUE(std::isfinite(value), scheduler, ": ", argument,
+                    " must be a finite number, but got ", value);
+}
+
+/// Whether `optimizer.step()` leaves per-parameter state behind, so that an empty state before
+/// the first scheduler step means the optimizer was never stepped.
+bool optimizer_creates_state_on_step(const torch::optim::Optimizer& optimizer);
+
+}  // namespace torchlr::detail

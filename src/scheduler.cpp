@@ -1,0 +1,254 @@
+#include <torchlr/scheduler.h>
+
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <utility>
+
+#include "internal.h"
+#include "state_archive_impl.h"
+
+namespace torchlr {
+namespace {
+
+// PyTorch keeps `initial_lr` in each param group's dict; LibTorch groups cannot hold extra keys,
+// so the value lives here, keyed by (optimizer, group index), for as long as some scheduler on
+// that optimizer is alive. Counting the schedulers keeps a later optimizer that happens to reuse
+// the address from inheriting stale values.
+class InitialLrRegistry {
+ public:
+  static InitialLrRegistry& instance() {
+    static InitialLrRegistry registry;
+    return registry;
+  }
+
+  /// `group.setdefault("initial_lr", lr)`: returns the remembered value, or remembers `lr`.
+  double acquire(const torch::optim::Optimizer* optimizer, std::size_t group, double lr) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto [it, inserted] = entries_.try_emplace({optimizer, group}, Entry{lr, 0});
+    ++it->second.users;
+    return it->second.initial_lr;
+  }
+
+  void release(const torch::optim::Optimizer* optimizer, std::size_t group) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = entries_.find({optimizer, group});
+    if (it != entries_.end() && --it->second.users == 0) entries_.erase(it);
+  }
+
+ private:
+  struct Entry {
+    double initial_lr;
+    int users;
+  };
+  std::mutex mutex_;
+  std::map<std::pair<const torch::optim::Optimizer*, std::size_t>, Entry> entries_;
+};
+
+std::vector<double> current_lrs(const torch::optim::Optimizer& optimizer) {
+  std::vector<double> lrs;
+  lrs.reserve(optimizer.param_groups().size());
+  for (const auto& group : optimizer.param_groups()) lrs.push_back(group.options().get_lr());
+  return lrs;
+}
+
+constexpr int64_t kFormatVersion = 1;
+
+}  // namespace
+
+LRScheduler::LRScheduler(torch::optim::Optimizer& optimizer) : optimizer_(&optimizer) {
+  auto& groups = optimizer.param_groups();
+  base_lrs_.reserve(groups.size());
+  for (std::size_t i = 0; i < groups.size(); ++i) {
+    base_lrs_.push_back(
+        InitialLrRegistry::instance().acquire(optimizer_, i, groups[i].options().get_lr()));
+  }
+  last_lr_.assign(groups.size(), 0.0);
+  next_lrs_.assign(groups.size(), 0.0);
+}
+
+LRScheduler::~LRScheduler() {
+  for (std::size_t i = 0; i < base_lrs_.size(); ++i) {
+    InitialLrRegistry::instance().release(optimizer_, i);
+  }
+}
+
+void LRScheduler::initial_step() {
+  step_count_ = 0;
+  is_initial_ = true;
+  try {
+    step();
+  } catch (...) {
+    is_initial_ = false;
+    throw;
+  }
+  is_initial_ = false;
+  initialized_ = true;
+}
+
+void LRScheduler::step() {
+  TORCH_CHECK(initialized_ || is_initial_, name(),
+              ": initial_step() was never called; a scheduler's constructor must end with it");
+  if (step_count_ == 1) warn_if_optimizer_not_stepped();
+  ++step_count_;
+  try {
+    update_lr(std::nullopt);
+  } catch (...) {
+    --step_count_;
+    throw;
+  }
+}
+
+void LRScheduler::step(double epoch) {
+  TORCH_CHECK_VALUE(std::isfinite(epoch) && epoch == std::floor(epoch), name(),
+                    ".step(epoch): epoch must be an integer, but got ", epoch);
+  TORCH_CHECK(initialized_, name(), ": initial_step() was never called");
+  if (step_count_ == 1) warn_if_optimizer_not_stepped();
+  ++step_count_;
+  try {
+    update_lr(epoch);
+  } catch (...) {
+    --step_count_;
+    throw;
+  }
+}
+
+void LRScheduler::update_lr(std::optional<double> epoch) {
+  const int64_t previous = last_epoch_;
+  last_epoch_ = epoch ? static_cast<int64_t>(*epoch) : last_epoch_ + 1;
+  try {
+    write_lrs(epoch.has_value() && has_closed_form());
+  } catch (...) {
+    last_epoch_ = previous;
+    throw;
+  }
+}
+
+void LRScheduler::write_lrs(bool closed_form) {
+  check_group_count();
+  const std::size_t n = num_groups();
+  for (std::size_t g = 0; g < n; ++g) {
+    next_lrs_[g] = closed_form ? get_closed_form_lr(g) : get_lr(g);
+  }
+  for (std::size_t g = 0; g < n; ++g) {
+    TORCH_CHECK_VALUE(std::isfinite(next_lrs_[g]), name(), ": the lr of param group ", g,
+                      " would become ", next_lrs_[g], " at epoch ", last_epoch_,
+                      "; the optimizer was left unchanged");
+  }
+  auto& groups = optimizer_->param_groups();
+  for (std::size_t g = 0; g < n; ++g) {
+    groups[g].options().set_lr(next_lrs_[g]);
+    last_lr_[g] = next_lrs_[g];
+  }
+}
+
+void LRScheduler::record_last_lr_from_optimizer() {
+  check_group_count();
+  const auto& groups = optimizer_->param_groups();
+  for (std::size_t g = 0; g < num_groups(); ++g) last_lr_[g] = groups[g].options().get_lr();
+}
+
+double LRScheduler::get_closed_form_lr(std::size_t) {
+  TORCH_CHECK(false, name(), " has no closed form");
+}
+
+void LRScheduler::serialize(StateArchive&) {}
+
+double LRScheduler::group_lr(std::size_t group) const {
+  return optimizer_->param_groups()[group].options().get_lr();
+}
+
+void LRScheduler::check_group_count() const {
+  TORCH_CHECK_VALUE(optimizer_->param_groups().size() == base_lrs_.size(), name(),
+                    ": the optimizer has ", optimizer_->param_groups().size(),
+                    " param groups, but the scheduler was constructed for ", base_lrs_.size(),
+                    "; construct a new scheduler after adding param groups");
+}
+
+void LRScheduler::warn_if_optimizer_not_stepped() const {
+  // PyTorch checks once, on the first user call; torchlr can only tell for optimizers that keep
+  // per-parameter state, which is still empty if optimizer.step() never ran.
+  if (optimizer_->state().empty() && detail::optimizer_creates_state_on_step(*optimizer_)) {
+    TORCH_WARN(
+        "Detected call of `lr_scheduler.step()` before `optimizer.step()`. You should call them in "
+        "the opposite order: `optimizer.step()` before `lr_scheduler.step()`. Failure to do this "
+        "will result in skipping the first value of the learning rate schedule.");
+  }
+}
+
+void LRScheduler::serialize_all(StateArchive& archive) {
+  std::string type = name();
+  archive.field("type", type);
+  TORCH_CHECK_VALUE(type == name(), "cannot load a checkpoint of a ", type, " into a ", name());
+  int64_t version = kFormatVersion;
+  archive.field("format_version", version);
+  TORCH_CHECK_VALUE(version == kFormatVersion, name(), ": unsupported checkpoint format version ",
+                    version, " (this build reads version ", kFormatVersion, ")");
+  int64_t groups = static_cast<int64_t>(num_groups());
+  archive.field("num_groups", groups);
+  TORCH_CHECK_VALUE(groups == static_cast<int64_t>(num_groups()), name(),
+                    ": the checkpoint was saved for ", groups,
+                    " param groups, but this scheduler has ", num_groups());
+  archive.field("last_epoch", last_epoch_);
+  archive.field("step_count", step_count_);
+  archive.field("base_lrs", base_lrs_);
+  archive.field("last_lr", last_lr_);
+  TORCH_CHECK_VALUE(base_lrs_.size() == num_groups() && last_lr_.size() == num_groups(), name(),
+                    ": the checkpoint's base_lrs/last_lr do not have one value per param group");
+  serialize(archive);
+}
+
+void LRScheduler::save(torch::serialize::OutputArchive& archive) const {
+  detail::ArchiveWriter writer(archive);
+  // Writing only reads the fields; serialize() is two-way and therefore not const.
+  const_cast<LRScheduler*>(this)->serialize_all(writer);
+  std::vector<double> lrs = current_lrs(*optimizer_);
+  writer.field("optimizer_lrs", lrs);
+}
+
+void LRScheduler::load(torch::serialize::InputArchive& archive) {
+  check_group_count();
+  // Snapshot the current state through the same code path, so a failure part-way can put
+  // every field back.
+  std::stringstream snapshot;
+  {
+    torch::serialize::OutputArchive out;
+    save(out);
+    out.save_to(snapshot);
+  }
+  try {
+    detail::ArchiveReader reader(archive);
+    serialize_all(reader);
+    std::vector<double> lrs;
+    reader.field("optimizer_lrs", lrs);
+    TORCH_CHECK_VALUE(lrs.size() == num_groups(), name(),
+                      ": the checkpoint's optimizer_lrs do not have one value per param group");
+    for (double lr : lrs) {
+      TORCH_CHECK_VALUE(std::isfinite(lr), name(), ": the checkpoint holds a non-finite lr ", lr);
+    }
+    auto& groups = optimizer_->param_groups();
+    for (std::size_t g = 0; g < num_groups(); ++g) groups[g].options().set_lr(lrs[g]);
+  } catch (...) {
+    torch::serialize::InputArchive in;
+    in.load_from(snapshot);
+    detail::ArchiveReader reader(in);
+    serialize_all(reader);
+    throw;
+  }
+  initialized_ = true;
+}
+
+torch::serialize::OutputArchive& operator<<(torch::serialize::OutputArchive& archive,
+                                            const LRScheduler& scheduler) {
+  scheduler.save(archive);
+  return archive;
+}
+
+torch::serialize::InputArchive& operator>>(torch::serialize::InputArchive& archive,
+                                           LRScheduler& scheduler) {
+  scheduler.load(archive);
+  return archive;
+}
+
+}  // namespace torchlr

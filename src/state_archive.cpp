@@ -1,0 +1,92 @@
+#include "state_archive_impl.h"
+
+#include <c10/util/Exception.h>
+
+namespace torchlr::detail {
+
+void ArchiveWriter::field(const std::string& key, double& value) { archive_.write(key, c10::IValue(value)); }
+void ArchiveWriter::field(const std::string& key, int64_t& value) { archive_.write(key, c10::IValue(value)); }
+void ArchiveWriter::field(const std::string& key, bool& value) { archive_.write(key, c10::IValue(value)); }
+void ArchiveWriter::field(const std::string& key, std::string& value) { archive_.write(key, c10::IValue(value)); }
+void ArchiveWriter::field(const std::string& key, std::vector<double>& value) { archive_.write(key, c10::IValue(value)); }
+void ArchiveWriter::field(const std::string& key, std::vector<int64_t>& value) { archive_.write(key, c10::IValue(value)); }
+
+void ArchiveWriter::nested(const std::string& key, const std::function<void(StateArchive&)>& body) {
+  torch::serialize::OutputArchive child(archive_.compilation_unit());
+  ArchiveWriter writer(child);
+  body(writer);
+  archive_.write(key, child);
+}
+
+c10::IValue ArchiveReader::read(const std::string& key) {
+  c10::IValue value;
+  bool found = false;
+  try {
+    found = archive_.try_read(key, value);
+  } catch (const c10::Error& e) {
+    TORCH_CHECK_VALUE(false, "scheduler checkpoint: cannot read entry '", key,
+                      "': ", e.what_without_backtrace());
+  }
+  TORCH_CHECK_VALUE(found, "scheduler checkpoint: entry '", key,
+                    "' is missing (not a torchlr scheduler checkpoint, or a truncated one)");
+  return value;
+}
+
+namespace {
+[[noreturn]] void wrong_type(const std::string& key, const char* expected, const c10::IValue& v) {
+  TORCH_CHECK_VALUE(false, "scheduler checkpoint: entry '", key, "' should be ", expected,
+                    ", but it holds ", v.tagKind());
+}
+}  // namespace
+
+void ArchiveReader::field(const std::string& key, double& value) {
+  const auto v = read(key);
+  if (!v.isDouble()) wrong_type(key, "a float", v);
+  value = v.toDouble();
+}
+
+void ArchiveReader::field(const std::string& key, int64_t& value) {
+  const auto v = read(key);
+  if (!v.isInt()) wrong_type(key, "an int", v);
+  value = v.toInt();
+}
+
+void ArchiveReader::field(const std::string& key, bool& value) {
+  const auto v = read(key);
+  if (!v.isBool()) wrong_type(key, "a bool", v);
+  value = v.toBool();
+}
+
+void ArchiveReader::field(const std::string& key, std::string& value) {
+  const auto v = read(key);
+  if (!v.isString()) wrong_type(key, "a string", v);
+  value = v.toStringRef();
+}
+
+void ArchiveReader::field(const std::string& key, std::vector<double>& value) {
+  const auto v = read(key);
+  if (!v.isDoubleList()) wrong_type(key, "a list of floats", v);
+  value = v.toDoubleVector();
+}
+
+void ArchiveReader::field(const std::string& key, std::vector<int64_t>& value) {
+  const auto v = read(key);
+  if (!v.isIntList()) wrong_type(key, "a list of ints", v);
+  value = v.toIntVector();
+}
+
+void ArchiveReader::nested(const std::string& key, const std::function<void(StateArchive&)>& body) {
+  torch::serialize::InputArchive child;
+  bool found = false;
+  try {
+    found = archive_.try_read(key, child);
+  } catch (const c10::Error& e) {
+    TORCH_CHECK_VALUE(false, "scheduler checkpoint: cannot read entry '", key,
+                      "': ", e.what_without_backtrace());
+  }
+  TORCH_CHECK_VALUE(found, "scheduler checkpoint: entry '", key, "' is missing");
+  ArchiveReader reader(child);
+  body(reader);
+}
+
+}  // namespace torchlr::detail

@@ -1,0 +1,370 @@
+#include "trace.h"
+
+#include <charconv>
+#include <cmath>
+#include <ostream>
+#include <set>
+
+#include <torch/optim/adagrad.h>
+#include <torch/optim/adam.h>
+#include <torch/optim/adamw.h>
+#include <torch/optim/rmsprop.h>
+#include <torch/optim/sgd.h>
+#include <torch/types.h>
+
+#include <torchlr/torchlr.h>
+
+namespace torchlr::trace {
+namespace {
+
+using json = nlohmann::json;
+
+// A JSON object being read: each getter names the full path of the key in its error, and
+// finish() refuses keys nobody read, so a misspelt argument is never silently ignored.
+class Object {
+ public:
+  Object(const json& value, std::string path) : value_(value), path_(std::move(path)) {
+    TORCH_CHECK_VALUE(value_.is_object(), path_, " must be a JSON object, but got ", value_.dump());
+  }
+
+  bool has(const std::string& key) const { return value_.contains(key); }
+  const std::string& path() const { return path_; }
+
+  const json& raw(const std::string& key) {
+    TORCH_CHECK_VALUE(has(key), path_, ": missing required key '", key, "'");
+    used_.insert(key);
+    return value_.at(key);
+  }
+
+  double number(const std::string& key) {
+    const json& v = raw(key);
+    TORCH_CHECK_VALUE(v.is_number(), where(key), " must be a number, but got ", v.dump());
+    const double d = v.get<double>();
+    TORCH_CHECK_VALUE(std::isfinite(d), where(key), " must be finite, but got ", v.dump());
+    return d;
+  }
+  double number(const std::string& key, double fallback) { return has(key) ? number(key) : fallback; }
+
+  int64_t integer(const std::string& key) { return as_integer(raw(key), where(key)); }
+  int64_t integer(const std::string& key, int64_t fallback) {
+    return has(key) ? integer(key) : fallback;
+  }
+
+  bool boolean(const std::string& key, bool fallback) {
+    if (!has(key)) return fallback;
+    const json& v = raw(key);
+    TORCH_CHECK_VALUE(v.is_boolean(), where(key), " must be true or false, but got ", v.dump());
+    return v.get<bool>();
+  }
+
+  std::string string(const std::string& key) {
+    const json& v = raw(key);
+    TORCH_CHECK_VALUE(v.is_string(), where(key), " must be a string, but got ", v.dump());
+    return v.get<std::string>();
+  }
+
+  std::vector<int64_t> integers(const std::string& key) {
+    const json& v = raw(key);
+    TORCH_CHECK_VALUE(v.is_array(), where(key), " must be an array of integers, but got ", v.dump());
+    std::vector<int64_t> out;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      out.push_back(as_integer(v[i], where(key) + "[" + std::to_string(i) + "]"));
+    }
+    return out;
+  }
+
+  std::vector<double> numbers(const std::string& key) {
+    const json& v = raw(key);
+    TORCH_CHECK_VALUE(v.is_array(), where(key), " must be an array of numbers, but got ", v.dump());
+    std::vector<double> out;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      TORCH_CHECK_VALUE(v[i].is_number() && std::isfinite(v[i].get<double>()), where(key), "[", i,
+                        "] must be a finite number, but got ", v[i].dump());
+      out.push_back(v[i].get<double>());
+    }
+    return out;
+  }
+
+  void finish() const {
+    for (auto it = value_.begin(); it != value_.end(); ++it) {
+      TORCH_CHECK_VALUE(used_.count(it.key()) == 1, path_, ": unknown key '", it.key(), "'",
+                        name_hint());
+    }
+  }
+
+ private:
+  std::string where(const std::string& key) const { return path_ + "." + key; }
+
+  std::string name_hint() const {
+    if (value_.contains("name") && value_.at("name").is_string()) {
+      return " for " + value_.at("name").get<std::string>();
+    }
+    return "";
+  }
+
+  static int64_t as_integer(const json& v, const std::string& where) {
+    TORCH_CHECK_VALUE(v.is_number_integer(), where, " must be an integer, but got ", v.dump());
+    return v.get<int64_t>();
+  }
+
+  const json& value_;
+  std::string path_;
+  std::set<std::string> used_;
+};
+
+// ---- optimizer ------------------------------------------------------------------------------
+
+// Reads one optimizer's options from `o` on top of `base`; the keys are PyTorch's.
+template <typename Options>
+Options read_options(Object& o, Options options);
+
+template <>
+torch::optim::SGDOptions read_options(Object& o, torch::optim::SGDOptions x) {
+  x.lr(o.number("lr", x.lr()));
+  x.momentum(o.number("momentum", x.momentum()));
+  x.dampening(o.number("dampening", x.dampening()));
+  x.weight_decay(o.number("weight_decay", x.weight_decay()));
+  x.nesterov(o.boolean("nesterov", x.nesterov()));
+  return x;
+}
+
+std::tuple<double, double> read_betas(Object& o, std::tuple<double, double> betas) {
+  if (!o.has("betas")) return betas;
+  const json& v = o.raw("betas");
+  TORCH_CHECK_VALUE(v.is_array() && v.size() == 2 && v[0].is_number() && v[1].is_number(),
+                    o.path(), ".betas must be an array of two numbers, but got ", v.dump());
+  return {v[0].get<double>(), v[1].get<double>()};
+}
+
+template <>
+torch::optim::AdamOptions read_options(Object& o, torch::optim::AdamOptions x) {
+  x.lr(o.number("lr", x.lr()));
+  x.betas(read_betas(o, x.betas()));
+  x.eps(o.number("eps", x.eps()));
+  x.weight_decay(o.number("weight_decay", x.weight_decay()));
+  x.amsgrad(o.boolean("amsgrad", x.amsgrad()));
+  return x;
+}
+
+template <>
+torch::optim::AdamWOptions read_options(Object& o, torch::optim::AdamWOptions x) {
+  x.lr(o.number("lr", x.lr()));
+  x.betas(read_betas(o, x.betas()));
+  x.eps(o.number("eps", x.eps()));
+  x.weight_decay(o.number("weight_decay", x.weight_decay()));
+  x.amsgrad(o.boolean("amsgrad", x.amsgrad()));
+  return x;
+}
+
+template <>
+torch::optim::RMSpropOptions read_options(Object& o, torch::optim::RMSpropOptions x) {
+  x.lr(o.number("lr", x.lr()));
+  x.alpha(o.number("alpha", x.alpha()));
+  x.eps(o.number("eps", x.eps()));
+  x.weight_decay(o.number("weight_decay", x.weight_decay()));
+  x.momentum(o.number("momentum", x.momentum()));
+  x.centered(o.boolean("centered", x.centered()));
+  return x;
+}
+
+template <>
+torch::optim::AdagradOptions read_options(Object& o, torch::optim::AdagradOptions x) {
+  x.lr(o.number("lr", x.lr()));
+  x.lr_decay(o.number("lr_decay", x.lr_decay()));
+  x.weight_decay(o.number("weight_decay", x.weight_decay()));
+  x.initial_accumulator_value(o.number("initial_accumulator_value", x.initial_accumulator_value()));
+  x.eps(o.number("eps", x.eps()));
+  return x;
+}
+
+// Each group gets its own one-element tensor, as the format says.
+template <typename Optimizer, typename Options>
+std::unique_ptr<torch::optim::Optimizer> build_optimizer(Object& o, Options defaults,
+                                                         std::vector<torch::Tensor>& params) {
+  defaults = read_options(o, defaults);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  auto add_group = [&](const Options& options) {
+    params.push_back(torch::zeros({1}, torch::dtype(torch::kDouble)).requires_grad_());
+    groups.emplace_back(std::vector<torch::Tensor>{params.back()},
+                        std::make_unique<Options>(options));
+  };
+  if (o.has("param_groups")) {
+    const json& list = o.raw("param_groups");
+    TORCH_CHECK_VALUE(list.is_array() && !list.empty(), o.path(),
+                      ".param_groups must be a non-empty array of objects, but got ", list.dump());
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      Object group(list[i], o.path() + ".param_groups[" + std::to_string(i) + "]");
+      add_group(read_options(group, defaults));
+      group.finish();
+    }
+  } else {
+    add_group(defaults);
+  }
+  o.finish();
+  return std::make_unique<Optimizer>(std::move(groups), defaults);
+}
+
+std::unique_ptr<torch::optim::Optimizer> build_optimizer(const json& config,
+                                                         std::vector<torch::Tensor>& params) {
+  Object o(config, "optimizer");
+  const std::string name = o.string("name");
+  // Defaults are current PyTorch's.
+  if (name == "SGD") {
+    return build_optimizer<torch::optim::SGD>(o, torch::optim::SGDOptions(1e-3), params);
+  }
+  if (name == "Adam") {
+    return build_optimizer<torch::optim::Adam>(o, torch::optim::AdamOptions(1e-3), params);
+  }
+  if (name == "AdamW") {
+    return build_optimizer<torch::optim::AdamW>(o, torch::optim::AdamWOptions(1e-3), params);
+  }
+  if (name == "RMSprop") {
+    return build_optimizer<torch::optim::RMSprop>(o, torch::optim::RMSpropOptions(1e-2), params);
+  }
+  if (name == "Adagrad") {
+    return build_optimizer<torch::optim::Adagrad>(o, torch::optim::AdagradOptions(1e-2), params);
+  }
+  TORCH_CHECK_VALUE(false, "optimizer.name: unknown optimizer '", name,
+                    "' (expected SGD, Adam, AdamW, RMSprop or Adagrad)");
+}
+
+std::optional<double> momentum_of(const torch::optim::OptimizerOptions& options) {
+  if (auto* o = dynamic_cast<const torch::optim::SGDOptions*>(&options)) return o->momentum();
+  if (auto* o = dynamic_cast<const torch::optim::RMSpropOptions*>(&options)) return o->momentum();
+  if (auto* o = dynamic_cast<const torch::optim::AdamOptions*>(&options)) {
+    return std::get<0>(o->betas());
+  }
+  if (auto* o = dynamic_cast<const torch::optim::AdamWOptions*>(&options)) {
+    return std::get<0>(o->betas());
+  }
+  return std::nullopt;
+}
+
+// ---- scheduler ------------------------------------------------------------------------------
+
+std::shared_ptr<LRScheduler> build_scheduler(const json& config, const std::string& path,
+                                             torch::optim::Optimizer& optimizer) {
+  Object o(config, path);
+  const std::string name = o.string("name");
+  std::shared_ptr<LRScheduler> scheduler;
+  if (name == "StepLR") {
+    scheduler = std::make_shared<StepLR>(
+        optimizer, StepLROptions(o.integer("step_size")).gamma(o.number("gamma", 0.1)));
+  } else if (name == "MultiStepLR") {
+    scheduler = std::make_shared<MultiStepLR>(
+        optimizer, MultiStepLROptions(o.integers("milestones")).gamma(o.number("gamma", 0.1)));
+  } else if (name == "ConstantLR") {
+    scheduler = std::make_shared<ConstantLR>(optimizer,
+                                              ConstantLROptions()
+                                                  .factor(o.number("factor", 1.0 / 3.0))
+                                                  .total_iters(o.integer("total_iters", 5)));
+  } else if (name == "LinearLR") {
+    scheduler = std::make_shared<LinearLR>(optimizer,
+                                           LinearLROptions()
+                                               .start_factor(o.number("start_factor", 1.0 / 3.0))
+                                               .end_factor(o.number("end_factor", 1.0))
+                                               .total_iters(o.integer("total_iters", 5)));
+  } else if (name == "ExponentialLR") {
+    scheduler = std::make_shared<ExponentialLR>(optimizer, ExponentialLROptions(o.number("gamma")));
+  } else if (name == "PolynomialLR") {
+    scheduler = std::make_shared<PolynomialLR>(optimizer,
+                                               PolynomialLROptions()
+                                                   .total_iters(o.integer("total_iters", 5))
+                                                   .power(o.number("power", 1.0)));
+  } else if (name == "CosineAnnealingLR") {
+    scheduler = std::make_shared<CosineAnnealingLR>(
+        optimizer,
+        CosineAnnealingLROptions(o.integer("T_max")).eta_min(o.number("eta_min", 0.0)));
+  } else if (name == "CosineAnnealingWarmRestarts") {
+    scheduler = std::make_shared<CosineAnnealingWarmRestarts>(
+        optimizer, CosineAnnealingWarmRestartsOptions(o.integer("T_0"))
+                       .T_mult(o.integer("T_mult", 1))
+                       .eta_min(o.number("eta_min", 0.0)));
+  } else if (name == "SequentialLR" || name == "ChainedScheduler") {
+    const json& list = o.raw("schedulers");
+    TORCH_CHECK_VALUE(list.is_array(), path, ".schedulers must be an array of scheduler objects");
+    SchedulerList children;
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      children.push_back(
+          build_scheduler(list[i], path + ".schedulers[" + std::to_string(i) + "]", optimizer));
+    }
+    if (name == "SequentialLR") {
+      scheduler = std::make_shared<SequentialLR>(
+          optimizer, SequentialLROptions(std::move(children), o.integers("milestones")));
+    } else {
+      scheduler = std::make_shared<ChainedScheduler>(optimizer, std::move(children));
+    }
+  } else if (name == "LambdaLR" || name == "MultiplicativeLR") {
+    TORCH_CHECK_VALUE(false, path, ".name: ", name,
+                      " takes a function (lr_lambda), which a JSON config cannot express");
+  } else {
+    TORCH_CHECK_VALUE(false, path, ".name: unknown scheduler '", name, "'");
+  }
+  o.finish();
+  return scheduler;
+}
+
+}  // namespace
+
+TraceRun::TraceRun(const json& config) {
+  Object top(config, "config");
+  optimizer_ = build_optimizer(top.raw("optimizer"), params_);
+  const json& scheduler = top.raw("scheduler");
+  steps_ = top.integer("steps");
+  TORCH_CHECK_VALUE(steps_ >= 0, "config.steps must be a non-negative integer, but got ", steps_);
+  if (top.has("epochs")) {
+    TORCH_CHECK_VALUE(scheduler.is_object() && scheduler.value("name", "") ==
+                                                   "CosineAnnealingWarmRestarts",
+                      "config.epochs is only accepted for CosineAnnealingWarmRestarts");
+    epochs_ = top.numbers("epochs");
+    TORCH_CHECK_VALUE(static_cast<int64_t>(epochs_.size()) >= steps_, "config.epochs has ",
+                      epochs_.size(), " values, but steps is ", steps_);
+  }
+  top.finish();
+  scheduler_ = build_scheduler(scheduler, "scheduler", *optimizer_);
+}
+
+TraceRun::~TraceRun() = default;
+
+std::vector<Row> TraceRun::run() {
+  std::vector<Row> rows;
+  rows.reserve(static_cast<std::size_t>(steps_ + 1) * optimizer_->param_groups().size());
+  record(0, rows);
+  for (int64_t step = 1; step <= steps_; ++step) {
+    // A zero gradient makes optimizer.step() really run (and keep its state) without moving
+    // anything the trace reports.
+    for (auto& p : params_) p.mutable_grad() = torch::zeros_like(p);
+    optimizer_->step();
+    if (!epochs_.empty()) {
+      scheduler_->step(epochs_[static_cast<std::size_t>(step - 1)]);
+    } else {
+      scheduler_->step();
+    }
+    record(step, rows);
+  }
+  return rows;
+}
+
+void TraceRun::record(int64_t step, std::vector<Row>& rows) const {
+  const auto& groups = optimizer_->param_groups();
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    rows.push_back(Row{step, g, groups[g].options().get_lr(), momentum_of(groups[g].options())});
+  }
+}
+
+std::string format_double(double value) {
+  char buffer[64];
+  const auto result = std::to_chars(buffer, buffer + sizeof(buffer), value);
+  return std::string(buffer, result.ptr);
+}
+
+void write_csv(std::ostream& out, const std::vector<Row>& rows) {
+  out << "step,group,lr,momentum\n";
+  for (const auto& row : rows) {
+    out << row.step << ',' << row.group << ',' << format_double(row.lr) << ',';
+    if (row.momentum) out << format_double(*row.momentum);
+    out << '\n';
+  }
+}
+
+}  // namespace torchlr::trace

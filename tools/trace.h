@@ -1,0 +1,57 @@
+#pragma once
+
+// `torchlr trace`: builds an optimizer and a scheduler from a JSON config (docs/trace-format.md)
+// and records every group's lr and momentum after each step. Used by the torchlr command and by
+// the tests that replay PyTorch's reference traces.
+
+#include <cstdint>
+#include <iosfwd>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/optim/optimizer.h>
+
+#include <torchlr/scheduler.h>
+
+namespace torchlr::trace {
+
+struct Row {
+  int64_t step;
+  std::size_t group;
+  double lr;
+  std::optional<double> momentum;  // empty for optimizers without one (Adagrad)
+};
+
+/// An optimizer and scheduler built from a config; invalid configs throw c10::ValueError naming
+/// the key or value at fault.
+class TraceRun {
+ public:
+  explicit TraceRun(const nlohmann::json& config);
+  ~TraceRun();
+
+  /// Records step 0, then `steps` times: optimizer.step(), scheduler step, record.
+  std::vector<Row> run();
+
+  torch::optim::Optimizer& optimizer() { return *optimizer_; }
+  LRScheduler& scheduler() { return *scheduler_; }
+
+ private:
+  void record(int64_t step, std::vector<Row>& rows) const;
+
+  std::vector<torch::Tensor> params_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::shared_ptr<LRScheduler> scheduler_;
+  int64_t steps_ = 0;
+  std::vector<double> epochs_;
+};
+
+/// Writes `step,group,lr,momentum` rows, each double in its shortest round-trip form.
+void write_csv(std::ostream& out, const std::vector<Row>& rows);
+
+/// The shortest text that reads back to the same double.
+std::string format_double(double value);
+
+}  // namespace torchlr::trace
