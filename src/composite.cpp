@@ -22,14 +22,18 @@ torch::optim::Optimizer& checked_optimizer(const char* composite, const Schedule
   return *expected;
 }
 
-const SchedulerList& checked_milestones(const SchedulerList& schedulers,
-                                        const std::vector<int64_t>& milestones) {
+// PyTorch's order: the children first, then the milestone count.
+torch::optim::Optimizer& checked_sequential(const SequentialLROptions& options,
+                                            torch::optim::Optimizer& optimizer) {
+  const auto& schedulers = options.schedulers();
+  const auto& milestones = options.milestones();
+  checked_optimizer("SequentialLR", schedulers, &optimizer);
   TORCH_CHECK_VALUE(milestones.size() + 1 == schedulers.size(),
                     "SequentialLR: Sequential Schedulers expects number of schedulers provided to "
                     "be one more than the number of milestone points, but got number of "
                     "schedulers ", schedulers.size(), " and the number of milestones to be equal to ",
                     milestones.size());
-  return schedulers;
+  return optimizer;
 }
 
 // Python's bisect.bisect_right, step for step: PyTorch does not sort the milestones, and the
@@ -66,9 +70,7 @@ void serialize_children(StateArchive& archive, const SchedulerList& children,
 // ---- SequentialLR ---------------------------------------------------------------------------
 
 SequentialLR::SequentialLR(torch::optim::Optimizer& optimizer, const SequentialLROptions& options)
-    : LRScheduler(checked_optimizer("SequentialLR",
-                                    checked_milestones(options.schedulers(), options.milestones()),
-                                    &optimizer)),
+    : LRScheduler(checked_sequential(options, optimizer)),
       schedulers_(options.schedulers()),
       milestones_(options.milestones()) {
   set_last_epoch(0);

@@ -1,0 +1,107 @@
+// The torchlr command as a user runs it: CSV on stdout, one `error:` line and a non-zero status.
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace {
+
+struct Result {
+  int status;
+  std::string out;
+};
+
+// Runs the command with `input` on standard input; stderr is captured through a file.
+Result run_cli(const std::string& args, const std::string& input, std::string* err = nullptr) {
+  // ctest runs tests in parallel processes: the file names carry the process id.
+  const std::string stem = ::testing::TempDir() + "torchlr_cli_" + std::to_string(getpid());
+  const std::string in_path = stem + "_in.json";
+  const std::string err_path = stem + "_err.txt";
+  std::ofstream(in_path) << input;
+  const std::string command = std::string(TORCHLR_CLI_PATH) + " " + args + " < " + in_path +
+                              " 2> " + err_path;
+  FILE* pipe = popen(command.c_str(), "r");
+  Result result{-1, ""};
+  char buffer[4096];
+  while (std::fgets(buffer, sizeof(buffer), pipe)) result.out += buffer;
+  const int status = pclose(pipe);
+  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  if (err) {
+    std::ifstream e(err_path);
+    err->assign(std::istreambuf_iterator<char>(e), std::istreambuf_iterator<char>());
+  }
+  std::remove(in_path.c_str());
+  std::remove(err_path.c_str());
+  return result;
+}
+
+TEST(Cli, TracePrintsCsv) {
+  const auto r = run_cli("trace -",
+                         R"({"optimizer": {"name": "SGD", "lr": 0.1, "momentum": 0.9,
+                              "param_groups": [{}, {"lr": 0.01}]},
+                             "scheduler": {"name": "StepLR", "step_size": 2, "gamma": 0.5},
+                             "steps": 2})");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_EQ(r.out,
+            "step,group,lr,momentum\n"
+            "0,0,0.1,0.9\n0,1,0.01,0.9\n"
+            "1,0,0.1,0.9\n1,1,0.01,0.9\n"
+            "2,0,0.05,0.9\n2,1,0.005,0.9\n");
+}
+
+TEST(Cli, AdagradHasNoMomentumColumnValue) {
+  const auto r = run_cli("trace -",
+                         R"({"optimizer": {"name": "Adagrad", "lr": 0.1},
+                             "scheduler": {"name": "ExponentialLR", "gamma": 0.5}, "steps": 1})");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_EQ(r.out, "step,group,lr,momentum\n0,0,0.1,\n1,0,0.05,\n");
+}
+
+TEST(Cli, FractionalEpochsForWarmRestarts) {
+  const auto r = run_cli("trace -",
+                         R"({"optimizer": {"name": "Adam", "lr": 0.1},
+                             "scheduler": {"name": "CosineAnnealingWarmRestarts", "T_0": 2, "T_mult": 2},
+                             "steps": 2, "epochs": [2.0, 6.0]})");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_EQ(r.out, "step,group,lr,momentum\n0,0,0.1,0.9\n1,0,0.1,0.9\n2,0,0.1,0.9\n");
+}
+
+TEST(Cli, ErrorsAreOneLineAndNonZero) {
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {R"({"optimizer": {"name": "SGD", "lr": 0.1}, "scheduler": {"name": "StepLR", "step_size": 0}, "steps": 1})",
+       "step_size"},
+      {R"({"optimizer": {"name": "SGD", "lr": 0.1}, "scheduler": {"name": "StepLR", "step_size": 2, "gama": 0.5}, "steps": 1})",
+       "unknown key 'gama'"},
+      {R"({"optimizer": {"name": "SGD", "lr": 0.1}, "scheduler": {"name": "ExponentialLR", "gamma": "fast"}, "steps": 1})",
+       "scheduler.gamma must be a number"},
+      {R"({"optimizer": {"name": "Nadam"}, "scheduler": {"name": "StepLR", "step_size": 2}, "steps": 1})",
+       "unknown optimizer 'Nadam'"},
+      {R"({"optimizer": {"name": "SGD"}, "scheduler": {"name": "LambdaLR"}, "steps": 1})",
+       "cannot express"},
+      {R"({"optimizer": {"name": "SGD"}, "scheduler": {"name": "StepLR", "step_size": 2}})",
+       "missing required key 'steps'"},
+      {R"({"optimizer": )", "not valid JSON"},
+  };
+  for (const auto& [config, fragment] : cases) {
+    std::string err;
+    const auto r = run_cli("trace -", config, &err);
+    EXPECT_EQ(r.status, 1) << config;
+    EXPECT_EQ(r.out, "") << config;
+    EXPECT_EQ(err.rfind("error: ", 0), 0u) << err;
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+    EXPECT_NE(err.find(fragment), std::string::npos) << err;
+  }
+}
+
+TEST(Cli, UsageErrorsExitWithTwo) {
+  EXPECT_EQ(run_cli("", "").status, 2);
+  EXPECT_EQ(run_cli("plot x.json", "").status, 2);
+  EXPECT_EQ(run_cli("--help", "").status, 0);
+}
+
+}  // namespace
