@@ -3,6 +3,7 @@
 // Helpers shared by torchlr's sources; not part of the public API.
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -35,5 +36,9 @@ inline void check_finite(const char* scheduler, const char* argument, double val
 /// Whether `optimizer.step()` leaves per-parameter state behind, so that an empty state before
 /// the first scheduler step means the optimizer was never stepped.
 bool optimizer_creates_state_on_step(const torch::optim::Optimizer& optimizer);
+
+/// PyTorch's `group["initial_lr"] = lr` (assignment, not setdefault), before a scheduler's
+/// base class registers the group.
+void assign_initial_lr(const torch::optim::Optimizer& optimizer, std::size_t group, double lr);
 
 }  // namespace torchlr::detail

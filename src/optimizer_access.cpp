@@ -1,5 +1,11 @@
 #include "internal.h"
 
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include <torchlr/momentum.h>
+
 #include <torch/optim/adagrad.h>
 #include <torch/optim/adam.h>
 #include <torch/optim/adamw.h>
@@ -7,6 +13,69 @@
 #include <torch/optim/optimizer.h>
 #include <torch/optim/rmsprop.h>
 #include <torch/optim/sgd.h>
+
+namespace torchlr {
+namespace {
+
+template <typename Options>
+MomentumAccess momentum_field() {
+  return {[](const torch::optim::OptimizerOptions& o) { return static_cast<const Options&>(o).momentum(); },
+          [](torch::optim::OptimizerOptions& o, double m) { static_cast<Options&>(o).momentum(m); },
+          false};
+}
+
+template <typename Options>
+MomentumAccess beta1_field() {
+  return {[](const torch::optim::OptimizerOptions& o) {
+            return std::get<0>(static_cast<const Options&>(o).betas());
+          },
+          [](torch::optim::OptimizerOptions& o, double m) {
+            auto& options = static_cast<Options&>(o);
+            options.betas(std::make_tuple(m, std::get<1>(options.betas())));
+          },
+          true};
+}
+
+// Entries are never removed, so the pointers handed out stay valid.
+struct MomentumRegistry {
+  std::mutex mutex;
+  std::map<std::type_index, std::unique_ptr<MomentumAccess>> entries;
+
+  MomentumRegistry() {
+    entries[typeid(torch::optim::SGDOptions)] = std::make_unique<MomentumAccess>(momentum_field<torch::optim::SGDOptions>());
+    entries[typeid(torch::optim::RMSpropOptions)] = std::make_unique<MomentumAccess>(momentum_field<torch::optim::RMSpropOptions>());
+    entries[typeid(torch::optim::AdamOptions)] = std::make_unique<MomentumAccess>(beta1_field<torch::optim::AdamOptions>());
+    entries[typeid(torch::optim::AdamWOptions)] = std::make_unique<MomentumAccess>(beta1_field<torch::optim::AdamWOptions>());
+  }
+
+  static MomentumRegistry& instance() {
+    static MomentumRegistry registry;
+    return registry;
+  }
+};
+
+}  // namespace
+
+const MomentumAccess* momentum_access(const torch::optim::OptimizerOptions& options) {
+  auto& registry = MomentumRegistry::instance();
+  std::lock_guard<std::mutex> lock(registry.mutex);
+  auto it = registry.entries.find(std::type_index(typeid(options)));
+  return it == registry.entries.end() ? nullptr : it->second.get();
+}
+
+void register_momentum(std::type_index options_type, MomentumAccess access) {
+  TORCH_CHECK_VALUE(access.get && access.set, "register_momentum: both get and set are required");
+  auto& registry = MomentumRegistry::instance();
+  std::lock_guard<std::mutex> lock(registry.mutex);
+  auto& slot = registry.entries[options_type];
+  if (slot) {
+    *slot = std::move(access);  // same address: schedulers holding it see the new functions
+  } else {
+    slot = std::make_unique<MomentumAccess>(std::move(access));
+  }
+}
+
+}  // namespace torchlr
 
 namespace torchlr::detail {
 

@@ -3,7 +3,6 @@
 #include <cmath>
 #include <map>
 #include <mutex>
-#include <sstream>
 #include <utility>
 
 #include "internal.h"
@@ -31,10 +30,17 @@ class InitialLrRegistry {
     return it->second.initial_lr;
   }
 
+  /// `group["initial_lr"] = lr`: overwrites, for schedulers that assign it (OneCycleLR).
+  void assign(const torch::optim::Optimizer* optimizer, std::size_t group, double lr) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto [it, inserted] = entries_.try_emplace({optimizer, group}, Entry{lr, 0});
+    it->second.initial_lr = lr;
+  }
+
   void release(const torch::optim::Optimizer* optimizer, std::size_t group) {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = entries_.find({optimizer, group});
-    if (it != entries_.end() && --it->second.users == 0) entries_.erase(it);
+    if (it != entries_.end() && --it->second.users <= 0) entries_.erase(it);
   }
 
  private:
@@ -46,16 +52,15 @@ class InitialLrRegistry {
   std::map<std::pair<const torch::optim::Optimizer*, std::size_t>, Entry> entries_;
 };
 
-std::vector<double> current_lrs(const torch::optim::Optimizer& optimizer) {
-  std::vector<double> lrs;
-  lrs.reserve(optimizer.param_groups().size());
-  for (const auto& group : optimizer.param_groups()) lrs.push_back(group.options().get_lr());
-  return lrs;
-}
-
 constexpr int64_t kFormatVersion = 1;
 
 }  // namespace
+
+namespace detail {
+void assign_initial_lr(const torch::optim::Optimizer& optimizer, std::size_t group, double lr) {
+  InitialLrRegistry::instance().assign(&optimizer, group, lr);
+}
+}  // namespace detail
 
 LRScheduler::LRScheduler(torch::optim::Optimizer& optimizer) : optimizer_(&optimizer) {
   auto& groups = optimizer.param_groups();
@@ -141,6 +146,7 @@ void LRScheduler::write_lrs(bool closed_form) {
     groups[g].options().set_lr(next_lrs_[g]);
     last_lr_[g] = next_lrs_[g];
   }
+  after_lrs_written();
 }
 
 void LRScheduler::record_last_lr_from_optimizer() {
@@ -199,43 +205,19 @@ void LRScheduler::serialize_all(StateArchive& archive) {
   serialize(archive);
 }
 
+void LRScheduler::checkpoint(StateArchive& archive) {
+  serialize_all(archive);
+  detail::optimizer_lrs_field(archive, *optimizer_, name());
+}
+
 void LRScheduler::save(torch::serialize::OutputArchive& archive) const {
-  detail::ArchiveWriter writer(archive);
-  // Writing only reads the fields; serialize() is two-way and therefore not const.
-  const_cast<LRScheduler*>(this)->serialize_all(writer);
-  std::vector<double> lrs = current_lrs(*optimizer_);
-  writer.field("optimizer_lrs", lrs);
+  // Writing only reads the fields; the description is two-way and therefore not const.
+  detail::save_state(archive, [this](StateArchive& a) { const_cast<LRScheduler*>(this)->checkpoint(a); });
 }
 
 void LRScheduler::load(torch::serialize::InputArchive& archive) {
   check_group_count();
-  // Snapshot the current state through the same code path, so a failure part-way can put
-  // every field back.
-  std::stringstream snapshot;
-  {
-    torch::serialize::OutputArchive out;
-    save(out);
-    out.save_to(snapshot);
-  }
-  try {
-    detail::ArchiveReader reader(archive);
-    serialize_all(reader);
-    std::vector<double> lrs;
-    reader.field("optimizer_lrs", lrs);
-    TORCH_CHECK_VALUE(lrs.size() == num_groups(), name(),
-                      ": the checkpoint's optimizer_lrs do not have one value per param group");
-    for (double lr : lrs) {
-      TORCH_CHECK_VALUE(std::isfinite(lr), name(), ": the checkpoint holds a non-finite lr ", lr);
-    }
-    auto& groups = optimizer_->param_groups();
-    for (std::size_t g = 0; g < num_groups(); ++g) groups[g].options().set_lr(lrs[g]);
-  } catch (...) {
-    torch::serialize::InputArchive in;
-    in.load_from(snapshot);
-    detail::ArchiveReader reader(in);
-    serialize_all(reader);
-    throw;
-  }
+  detail::load_state(archive, [this](StateArchive& a) { checkpoint(a); });
   initialized_ = true;
 }
 

@@ -1,5 +1,8 @@
 #include "state_archive_impl.h"
 
+#include <cmath>
+#include <sstream>
+
 #include <c10/util/Exception.h>
 
 namespace torchlr::detail {
@@ -87,6 +90,47 @@ void ArchiveReader::nested(const std::string& key, const std::function<void(Stat
   TORCH_CHECK_VALUE(found, "scheduler checkpoint: entry '", key, "' is missing");
   ArchiveReader reader(child);
   body(reader);
+}
+
+void save_state(torch::serialize::OutputArchive& archive,
+                const std::function<void(StateArchive&)>& visit) {
+  ArchiveWriter writer(archive);
+  visit(writer);
+}
+
+void load_state(torch::serialize::InputArchive& archive,
+                const std::function<void(StateArchive&)>& visit) {
+  std::stringstream snapshot;
+  {
+    torch::serialize::OutputArchive out;
+    save_state(out, visit);
+    out.save_to(snapshot);
+  }
+  try {
+    ArchiveReader reader(archive);
+    visit(reader);
+  } catch (...) {
+    torch::serialize::InputArchive in;
+    in.load_from(snapshot);
+    ArchiveReader reader(in);
+    visit(reader);
+    throw;
+  }
+}
+
+void optimizer_lrs_field(StateArchive& archive, torch::optim::Optimizer& optimizer,
+                         const std::string& owner) {
+  auto& groups = optimizer.param_groups();
+  std::vector<double> lrs;
+  for (const auto& group : groups) lrs.push_back(group.options().get_lr());
+  archive.field("optimizer_lrs", lrs);
+  if (!archive.loading()) return;
+  TORCH_CHECK_VALUE(lrs.size() == groups.size(), owner,
+                    ": the checkpoint's optimizer_lrs do not have one value per param group");
+  for (double lr : lrs) {
+    TORCH_CHECK_VALUE(std::isfinite(lr), owner, ": the checkpoint holds a non-finite lr ", lr);
+  }
+  for (std::size_t g = 0; g < groups.size(); ++g) groups[g].options().set_lr(lrs[g]);
 }
 
 }  // namespace torchlr::detail

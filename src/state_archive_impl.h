@@ -2,6 +2,10 @@
 
 // StateArchive over LibTorch's serialize archives (internal).
 
+#include <functional>
+#include <string>
+
+#include <torch/optim/optimizer.h>
 #include <torch/serialize/archive.h>
 
 #include <torchlr/state_archive.h>
@@ -43,5 +47,18 @@ class ArchiveReader final : public StateArchive {
   c10::IValue read(const std::string& key);
   torch::serialize::InputArchive& archive_;
 };
+
+/// Saves what `visit` describes.
+void save_state(torch::serialize::OutputArchive& archive,
+                const std::function<void(StateArchive&)>& visit);
+
+/// Loads what `visit` describes, all or nothing: the current state is first saved in memory
+/// through the same `visit`, and put back if reading fails anywhere.
+void load_state(torch::serialize::InputArchive& archive,
+                const std::function<void(StateArchive&)>& visit);
+
+/// The lr of every param group, through `archive` (read, or written into the optimizer).
+void optimizer_lrs_field(StateArchive& archive, torch::optim::Optimizer& optimizer,
+                         const std::string& owner);
 
 }  // namespace torchlr::detail

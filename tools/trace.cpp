@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <ostream>
+#include <limits>
 #include <set>
 
 #include <torch/optim/adagrad.h>
@@ -83,6 +84,18 @@ class Object {
       out.push_back(v[i].get<double>());
     }
     return out;
+  }
+
+  /// A number, or an array of one number per group (PyTorch's "float or list").
+  PerGroup per_group(const std::string& key, double fallback) {
+    if (!has(key)) return fallback;
+    if (raw(key).is_array()) return numbers(key);
+    return number(key);
+  }
+
+  std::optional<int64_t> optional_integer(const std::string& key) {
+    if (!has(key) || raw(key).is_null()) return std::nullopt;
+    return integer(key);
   }
 
   void finish() const {
@@ -229,15 +242,9 @@ std::unique_ptr<torch::optim::Optimizer> build_optimizer(const json& config,
 }
 
 std::optional<double> momentum_of(const torch::optim::OptimizerOptions& options) {
-  if (auto* o = dynamic_cast<const torch::optim::SGDOptions*>(&options)) return o->momentum();
-  if (auto* o = dynamic_cast<const torch::optim::RMSpropOptions*>(&options)) return o->momentum();
-  if (auto* o = dynamic_cast<const torch::optim::AdamOptions*>(&options)) {
-    return std::get<0>(o->betas());
-  }
-  if (auto* o = dynamic_cast<const torch::optim::AdamWOptions*>(&options)) {
-    return std::get<0>(o->betas());
-  }
-  return std::nullopt;
+  const MomentumAccess* access = momentum_access(options);
+  if (access == nullptr) return std::nullopt;
+  return access->get(options);
 }
 
 // ---- scheduler ------------------------------------------------------------------------------
@@ -280,6 +287,31 @@ std::shared_ptr<LRScheduler> build_scheduler(const json& config, const std::stri
         optimizer, CosineAnnealingWarmRestartsOptions(o.integer("T_0"))
                        .T_mult(o.integer("T_mult", 1))
                        .eta_min(o.number("eta_min", 0.0)));
+  } else if (name == "CyclicLR") {
+    scheduler = std::make_shared<CyclicLR>(
+        optimizer, CyclicLROptions(o.per_group("base_lr", 0.0), o.per_group("max_lr", 0.0))
+                       .step_size_up(o.integer("step_size_up", 2000))
+                       .step_size_down(o.optional_integer("step_size_down"))
+                       .mode(o.has("mode") ? o.string("mode") : "triangular")
+                       .gamma(o.number("gamma", 1.0))
+                       .scale_mode(o.has("scale_mode") ? o.string("scale_mode") : "cycle")
+                       .cycle_momentum(o.boolean("cycle_momentum", true))
+                       .base_momentum(o.per_group("base_momentum", 0.8))
+                       .max_momentum(o.per_group("max_momentum", 0.9)));
+  } else if (name == "OneCycleLR") {
+    scheduler = std::make_shared<OneCycleLR>(
+        optimizer, OneCycleLROptions(o.per_group("max_lr", 0.0))
+                       .total_steps(o.optional_integer("total_steps"))
+                       .epochs(o.optional_integer("epochs"))
+                       .steps_per_epoch(o.optional_integer("steps_per_epoch"))
+                       .pct_start(o.number("pct_start", 0.3))
+                       .anneal_strategy(o.has("anneal_strategy") ? o.string("anneal_strategy") : "cos")
+                       .cycle_momentum(o.boolean("cycle_momentum", true))
+                       .base_momentum(o.per_group("base_momentum", 0.85))
+                       .max_momentum(o.per_group("max_momentum", 0.95))
+                       .div_factor(o.number("div_factor", 25.0))
+                       .final_div_factor(o.number("final_div_factor", 1e4))
+                       .three_phase(o.boolean("three_phase", false)));
   } else if (name == "SequentialLR" || name == "ChainedScheduler") {
     const json& list = o.raw("schedulers");
     TORCH_CHECK_VALUE(list.is_array(), path, ".schedulers must be an array of scheduler objects");
@@ -294,6 +326,9 @@ std::shared_ptr<LRScheduler> build_scheduler(const json& config, const std::stri
     } else {
       scheduler = std::make_shared<ChainedScheduler>(optimizer, std::move(children));
     }
+  } else if (name == "ReduceLROnPlateau") {
+    TORCH_CHECK_VALUE(false, path, ".name: ReduceLROnPlateau steps on a metric and cannot be ",
+                      "part of a SequentialLR or ChainedScheduler");
   } else if (name == "LambdaLR" || name == "MultiplicativeLR") {
     TORCH_CHECK_VALUE(false, path, ".name: ", name,
                       " takes a function (lr_lambda), which a JSON config cannot express");
@@ -302,6 +337,23 @@ std::shared_ptr<LRScheduler> build_scheduler(const json& config, const std::stri
   }
   o.finish();
   return scheduler;
+}
+
+std::unique_ptr<ReduceLROnPlateau> build_plateau(const json& config, torch::optim::Optimizer& optimizer) {
+  Object o(config, "scheduler");
+  o.string("name");
+  auto plateau = std::make_unique<ReduceLROnPlateau>(
+      optimizer, ReduceLROnPlateauOptions()
+                     .mode(o.has("mode") ? o.string("mode") : "min")
+                     .factor(o.number("factor", 0.1))
+                     .patience(o.integer("patience", 10))
+                     .threshold(o.number("threshold", 1e-4))
+                     .threshold_mode(o.has("threshold_mode") ? o.string("threshold_mode") : "rel")
+                     .cooldown(o.integer("cooldown", 0))
+                     .min_lr(o.per_group("min_lr", 0.0))
+                     .eps(o.number("eps", 1e-8)));
+  o.finish();
+  return plateau;
 }
 
 }  // namespace
@@ -320,8 +372,40 @@ TraceRun::TraceRun(const json& config) {
     TORCH_CHECK_VALUE(static_cast<int64_t>(epochs_.size()) >= steps_, "config.epochs has ",
                       epochs_.size(), " values, but steps is ", steps_);
   }
+  const bool plateau = scheduler.is_object() && scheduler.value("name", "") == "ReduceLROnPlateau";
+  TORCH_CHECK_VALUE(plateau == top.has("metrics"),
+                    plateau ? "config.metrics is required for ReduceLROnPlateau (one number per step)"
+                            : "config.metrics is only accepted for ReduceLROnPlateau");
+  if (plateau) {
+    const json& values = top.raw("metrics");
+    TORCH_CHECK_VALUE(values.is_array(), "config.metrics must be an array of numbers");
+    // Metrics may be NaN or Inf on purpose; JSON writes those as null or strings, so accept them.
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      const json& v = values[i];
+      if (v.is_number()) {
+        metrics_.push_back(v.get<double>());
+      } else if (v.is_null() || (v.is_string() && v.get<std::string>() == "NaN")) {
+        metrics_.push_back(std::numeric_limits<double>::quiet_NaN());
+      } else if (v.is_string() && (v.get<std::string>() == "Infinity" || v.get<std::string>() == "-Infinity")) {
+        metrics_.push_back(v.get<std::string>()[0] == '-' ? -std::numeric_limits<double>::infinity()
+                                                          : std::numeric_limits<double>::infinity());
+      } else {
+        TORCH_CHECK_VALUE(false, "config.metrics[", i, "] must be a number, but got ", v.dump());
+      }
+    }
+    TORCH_CHECK_VALUE(static_cast<int64_t>(metrics_.size()) >= steps_, "config.metrics has ",
+                      metrics_.size(), " values, but steps is ", steps_);
+  }
   top.finish();
-  scheduler_ = build_scheduler(scheduler, "scheduler", *optimizer_);
+  if (plateau) {
+    plateau_ = build_plateau(scheduler, *optimizer_);
+  } else {
+    scheduler_ = build_scheduler(scheduler, "scheduler", *optimizer_);
+  }
+}
+
+const std::vector<double>& TraceRun::last_lr() const {
+  return plateau_ ? plateau_->get_last_lr() : scheduler_->get_last_lr();
 }
 
 TraceRun::~TraceRun() = default;
@@ -335,7 +419,9 @@ std::vector<Row> TraceRun::run() {
     // anything the trace reports.
     for (auto& p : params_) p.mutable_grad() = torch::zeros_like(p);
     optimizer_->step();
-    if (!epochs_.empty()) {
+    if (plateau_) {
+      plateau_->step(metrics_[static_cast<std::size_t>(step - 1)]);
+    } else if (!epochs_.empty()) {
       scheduler_->step(epochs_[static_cast<std::size_t>(step - 1)]);
     } else {
       scheduler_->step();

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/optim/optimizer.h>
 
+#include <torchlr/plateau.h>
 #include <torchlr/scheduler.h>
 
 namespace torchlr::trace {
@@ -36,14 +37,17 @@ class TraceRun {
   std::vector<Row> run();
 
   torch::optim::Optimizer& optimizer() { return *optimizer_; }
-  LRScheduler& scheduler() { return *scheduler_; }
+  /// What the scheduler says it last set (get_last_lr()).
+  const std::vector<double>& last_lr() const;
 
  private:
   void record(int64_t step, std::vector<Row>& rows) const;
 
   std::vector<torch::Tensor> params_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
-  std::shared_ptr<LRScheduler> scheduler_;
+  std::shared_ptr<LRScheduler> scheduler_;      // every scheduler but ReduceLROnPlateau
+  std::unique_ptr<ReduceLROnPlateau> plateau_;  // whose step takes a metric
+  std::vector<double> metrics_;
   int64_t steps_ = 0;
   std::vector<double> epochs_;
 };

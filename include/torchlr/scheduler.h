@@ -95,6 +95,12 @@ class LRScheduler {
   /// them as the last lrs. Nothing is written if any value is not finite.
   void write_lrs(bool closed_form);
 
+  /// Called by write_lrs once every lr is written (CyclicLR and OneCycleLR write momentum here).
+  virtual void after_lrs_written() {}
+
+  /// Replaces `base_lrs()` (CyclicLR sets them to its base_lr after the initial step, as PyTorch).
+  void set_base_lrs(std::vector<double> lrs) { base_lrs_ = std::move(lrs); }
+
   /// Sets the last lrs from the optimizer's groups (composites).
   void record_last_lr_from_optimizer();
   void set_last_lr(const std::vector<double>& lrs) { last_lr_ = lrs; }
@@ -121,6 +127,7 @@ class LRScheduler {
 
  private:
   void serialize_all(StateArchive& archive);
+  void checkpoint(StateArchive& archive);
   void warn_if_optimizer_not_stepped() const;
 
   torch::optim::Optimizer* optimizer_;

@@ -4,7 +4,11 @@
 
 #include <torchlr/composite.h>
 #include <torchlr/cosine.h>
+#include <torchlr/cyclic.h>
 #include <torchlr/decay.h>
 #include <torchlr/lambda.h>
+#include <torchlr/momentum.h>
+#include <torchlr/per_group.h>
+#include <torchlr/plateau.h>
 #include <torchlr/scheduler.h>
 #include <torchlr/state_archive.h>

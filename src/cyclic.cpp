@@ -1,0 +1,325 @@
+#include <torchlr/cyclic.h>
+
+#include <cmath>
+
+#include "internal.h"
+
+namespace torchlr {
+namespace {
+
+using detail::check_finite;
+
+// PyTorch's `"momentum" in defaults or "betas" in defaults`, as a lookup by options type.
+const MomentumAccess* momentum_support(const char* scheduler, const torch::optim::Optimizer& optimizer) {
+  const MomentumAccess* access = momentum_access(optimizer.defaults());
+  TORCH_CHECK_VALUE(access != nullptr, scheduler,
+                    ": optimizer must support momentum or beta1 with `cycle_momentum` option "
+                    "enabled (register your options type with torchlr::register_momentum)");
+  return access;
+}
+
+void check_all_finite(const char* scheduler, const char* name, const std::vector<double>& values) {
+  for (double v : values) check_finite(scheduler, name, v);
+}
+
+void write_momenta(torch::optim::Optimizer& optimizer, const MomentumAccess& access,
+                   const std::vector<double>& momenta) {
+  auto& groups = optimizer.param_groups();
+  for (std::size_t g = 0; g < momenta.size(); ++g) access.set(groups[g].options(), momenta[g]);
+}
+
+// Every group's momentum as it is in the optimizer, saved and restored with the checkpoint, so
+// that a resumed run has the checkpoint's momentum whatever torch::load of the optimizer did.
+void optimizer_momenta_field(StateArchive& archive, torch::optim::Optimizer& optimizer,
+                             const MomentumAccess* access, const char* scheduler) {
+  if (access == nullptr) return;
+  auto& groups = optimizer.param_groups();
+  std::vector<double> momenta;
+  for (const auto& group : groups) momenta.push_back(access->get(group.options()));
+  archive.field("optimizer_momenta", momenta);
+  if (!archive.loading()) return;
+  TORCH_CHECK_VALUE(momenta.size() == groups.size(), scheduler,
+                    ": the checkpoint's optimizer_momenta do not have one value per param group");
+  check_all_finite(scheduler, "optimizer_momenta", momenta);
+  write_momenta(optimizer, *access, momenta);
+}
+
+bool is_builtin_mode(const std::string& mode) {
+  return mode == "triangular" || mode == "triangular2" || mode == "exp_range";
+}
+
+// Everything CyclicLR refuses, checked before any group is touched; then, as PyTorch does before
+// its base class runs, every group's lr becomes base_lr and its momentum max_momentum.
+torch::optim::Optimizer& prepare_cyclic(torch::optim::Optimizer& optimizer, const CyclicLROptions& o) {
+  const std::size_t n = optimizer.param_groups().size();
+  const auto base_lrs = o.base_lr().expand("base_lr", n);
+  const auto max_lrs = o.max_lr().expand("max_lr", n);
+  check_all_finite("CyclicLR", "base_lr", base_lrs);
+  check_all_finite("CyclicLR", "max_lr", max_lrs);
+  TORCH_CHECK_VALUE(o.step_size_up() > 0, "CyclicLR: step_size_up must be a positive integer, but got ",
+                    o.step_size_up());
+  TORCH_CHECK_VALUE(!o.step_size_down() || *o.step_size_down() >= 0,
+                    "CyclicLR: step_size_down must be a non-negative integer, but got ",
+                    o.step_size_down().value_or(0));
+  TORCH_CHECK_VALUE(is_builtin_mode(o.mode()) || o.scale_fn(),
+                    "CyclicLR: mode is invalid and scale_fn is None (mode = '", o.mode(), "')");
+  TORCH_CHECK_VALUE(o.scale_mode() == "cycle" || o.scale_mode() == "iterations",
+                    "CyclicLR: scale_mode must be 'cycle' or 'iterations', but got '", o.scale_mode(), "'");
+  check_finite("CyclicLR", "gamma", o.gamma());
+  const MomentumAccess* access = nullptr;
+  std::vector<double> max_momentums;
+  if (o.cycle_momentum()) {
+    access = momentum_support("CyclicLR", optimizer);
+    check_all_finite("CyclicLR", "base_momentum", o.base_momentum().expand("base_momentum", n));
+    max_momentums = o.max_momentum().expand("max_momentum", n);
+    check_all_finite("CyclicLR", "max_momentum", max_momentums);
+  }
+  auto& groups = optimizer.param_groups();
+  for (std::size_t g = 0; g < n; ++g) groups[g].options().set_lr(base_lrs[g]);
+  if (access) write_momenta(optimizer, *access, max_momentums);
+  return optimizer;
+}
+
+int64_t checked_total_steps(const OneCycleLROptions& o) {
+  if (o.total_steps()) {
+    TORCH_CHECK_VALUE(*o.total_steps() > 0, "OneCycleLR: Expected positive integer total_steps, but got ",
+                      *o.total_steps());
+    return *o.total_steps();
+  }
+  TORCH_CHECK_VALUE(o.epochs() && o.steps_per_epoch(),
+                    "OneCycleLR: You must define either total_steps OR (epochs AND steps_per_epoch)");
+  TORCH_CHECK_VALUE(*o.epochs() > 0, "OneCycleLR: Expected positive integer epochs, but got ", *o.epochs());
+  TORCH_CHECK_VALUE(*o.steps_per_epoch() > 0,
+                    "OneCycleLR: Expected positive integer steps_per_epoch, but got ", *o.steps_per_epoch());
+  TORCH_CHECK_VALUE(*o.epochs() <= (int64_t{1} << 62) / *o.steps_per_epoch(),
+                    "OneCycleLR: epochs × steps_per_epoch is too large");
+  return *o.epochs() * *o.steps_per_epoch();
+}
+
+// As for CyclicLR, plus OneCycleLR's assignment of each group's initial_lr.
+torch::optim::Optimizer& prepare_one_cycle(torch::optim::Optimizer& optimizer, const OneCycleLROptions& o) {
+  const std::size_t n = optimizer.param_groups().size();
+  checked_total_steps(o);
+  TORCH_CHECK_VALUE(o.pct_start() >= 0 && o.pct_start() <= 1,
+                    "OneCycleLR: Expected float between 0 and 1 pct_start, but got ", o.pct_start());
+  TORCH_CHECK_VALUE(o.anneal_strategy() == "cos" || o.anneal_strategy() == "linear",
+                    "OneCycleLR: anneal_strategy must be one of 'cos' or 'linear', instead got ",
+                    o.anneal_strategy());
+  const auto max_lrs = o.max_lr().expand("max_lr", n);
+  check_all_finite("OneCycleLR", "max_lr", max_lrs);
+  check_finite("OneCycleLR", "div_factor", o.div_factor());
+  check_finite("OneCycleLR", "final_div_factor", o.final_div_factor());
+  TORCH_CHECK_VALUE(o.div_factor() != 0, "OneCycleLR: div_factor must not be 0 (initial_lr = max_lr / div_factor)");
+  TORCH_CHECK_VALUE(o.final_div_factor() != 0,
+                    "OneCycleLR: final_div_factor must not be 0 (min_lr = initial_lr / final_div_factor)");
+  const MomentumAccess* access = nullptr;
+  std::vector<double> max_momentums;
+  if (o.cycle_momentum()) {
+    access = momentum_support("OneCycleLR", optimizer);
+    max_momentums = o.max_momentum().expand("max_momentum", n);
+    check_all_finite("OneCycleLR", "max_momentum", max_momentums);
+    check_all_finite("OneCycleLR", "base_momentum", o.base_momentum().expand("base_momentum", n));
+  }
+  for (std::size_t g = 0; g < n; ++g) {
+    detail::assign_initial_lr(optimizer, g, max_lrs[g] / o.div_factor());
+  }
+  if (access) write_momenta(optimizer, *access, max_momentums);
+  return optimizer;
+}
+
+}  // namespace
+
+// ---- CyclicLR -------------------------------------------------------------------------------
+
+CyclicLR::CyclicLR(torch::optim::Optimizer& optimizer, const CyclicLROptions& options)
+    : LRScheduler(prepare_cyclic(optimizer, options)), options_(options) {
+  const std::size_t n = num_groups();
+  max_lrs_ = options_.max_lr().expand("max_lr", n);
+  const double up = static_cast<double>(options_.step_size_up());
+  const double down = options_.step_size_down() ? static_cast<double>(*options_.step_size_down()) : up;
+  total_size_ = up + down;
+  step_ratio_ = up / total_size_;
+  // Built-in modes fix the scale mode, as PyTorch's _init_scale_fn does.
+  scale_by_cycle_ = options_.scale_fn() ? options_.scale_mode() == "cycle" : options_.mode() != "exp_range";
+  if (options_.cycle_momentum()) {
+    momentum_ = momentum_access(optimizer.defaults());
+    base_momentums_ = options_.base_momentum().expand("base_momentum", n);
+    max_momentums_ = options_.max_momentum().expand("max_momentum", n);
+    next_momentums_.assign(n, 0.0);
+  }
+  initial_step();
+  set_base_lrs(options_.base_lr().expand("base_lr", n));
+}
+
+double CyclicLR::scale(double x) const {
+  if (options_.scale_fn()) return options_.scale_fn()(x);
+  if (options_.mode() == "triangular") return 1.0;
+  if (options_.mode() == "triangular2") return 1 / std::pow(2.0, x - 1);
+  return std::pow(options_.gamma(), x);
+}
+
+double CyclicLR::get_lr(std::size_t group) {
+  const double epoch = static_cast<double>(last_epoch());
+  const double cycle = std::floor(1 + epoch / total_size_);
+  const double x = 1.0 + epoch / total_size_ - cycle;
+  const double scale_factor = x <= step_ratio_ ? x / step_ratio_ : (x - 1) / (step_ratio_ - 1);
+  const double amplitude = scale(scale_by_cycle_ ? cycle : epoch);
+  const double base_lr = base_lrs()[group];
+  const double lr = base_lr + (max_lrs_[group] - base_lr) * scale_factor * amplitude;
+  if (momentum_) {
+    const double height = (max_momentums_[group] - base_momentums_[group]) * scale_factor;
+    next_momentums_[group] = max_momentums_[group] - height * amplitude;
+    TORCH_CHECK_VALUE(std::isfinite(next_momentums_[group]), "CyclicLR: the momentum of param group ",
+                      group, " would become ", next_momentums_[group], "; the optimizer was left unchanged");
+  }
+  return lr;
+}
+
+void CyclicLR::after_lrs_written() {
+  if (momentum_) write_momenta(optimizer(), *momentum_, next_momentums_);
+}
+
+void CyclicLR::serialize(StateArchive& archive) {
+  archive.field("max_lrs", max_lrs_);
+  archive.field("total_size", total_size_);
+  archive.field("step_ratio", step_ratio_);
+  archive.field("mode", options_.mode());
+  archive.field("gamma", options_.gamma());
+  archive.field("scale_by_cycle", scale_by_cycle_);
+  bool custom_scale_fn = static_cast<bool>(options_.scale_fn());
+  archive.field("custom_scale_fn", custom_scale_fn);
+  bool cycle_momentum = momentum_ != nullptr;
+  archive.field("cycle_momentum", cycle_momentum);
+  if (archive.loading()) {
+    TORCH_CHECK_VALUE(custom_scale_fn == static_cast<bool>(options_.scale_fn()),
+                      "CyclicLR: the checkpoint was saved ", custom_scale_fn ? "with" : "without",
+                      " a custom scale_fn, and this scheduler was built ",
+                      options_.scale_fn() ? "with" : "without", " one");
+    TORCH_CHECK_VALUE(cycle_momentum == (momentum_ != nullptr),
+                      "CyclicLR: the checkpoint's cycle_momentum differs from this scheduler's");
+    TORCH_CHECK_VALUE(max_lrs_.size() == num_groups(), "CyclicLR: the checkpoint's max_lrs do not match the groups");
+    TORCH_CHECK_VALUE(total_size_ > 0 && step_ratio_ > 0 && step_ratio_ <= 1,
+                      "CyclicLR: the checkpoint holds an invalid cycle geometry");
+  }
+  if (momentum_) {
+    archive.field("base_momentums", base_momentums_);
+    archive.field("max_momentums", max_momentums_);
+    TORCH_CHECK_VALUE(base_momentums_.size() == num_groups() && max_momentums_.size() == num_groups(),
+                      "CyclicLR: the checkpoint's momenta do not match the groups");
+  }
+  optimizer_momenta_field(archive, optimizer(), momentum_, "CyclicLR");
+}
+
+// ---- OneCycleLR -----------------------------------------------------------------------------
+
+OneCycleLR::OneCycleLR(torch::optim::Optimizer& optimizer, const OneCycleLROptions& options)
+    : LRScheduler(prepare_one_cycle(optimizer, options)),
+      options_(options),
+      total_steps_(checked_total_steps(options)) {
+  const std::size_t n = num_groups();
+  const double pct = options_.pct_start();
+  const double total = static_cast<double>(total_steps_);
+  if (options_.three_phase()) {
+    phases_ = {{pct * total - 1, kInitialLr, kMaxLr, kMaxMomentum, kBaseMomentum},
+               {2 * pct * total - 2, kMaxLr, kInitialLr, kBaseMomentum, kMaxMomentum},
+               {total - 1, kInitialLr, kMinLr, kMaxMomentum, kMaxMomentum}};
+  } else {
+    phases_ = {{pct * total - 1, kInitialLr, kMaxLr, kMaxMomentum, kBaseMomentum},
+               {total - 1, kMaxLr, kMinLr, kBaseMomentum, kMaxMomentum}};
+  }
+  // PyTorch divides by each phase's length when a step lands in it: refuse a zero-length phase.
+  double start = 0.0;
+  for (std::size_t i = 0; i < phases_.size(); ++i) {
+    TORCH_CHECK_VALUE(phases_[i].end_step - start != 0, "OneCycleLR: phase ", i + 1, " of ",
+                      phases_.size(), " would be zero steps long with pct_start = ", pct,
+                      " and total_steps = ", total_steps_,
+                      " (PyTorch divides by zero there); change pct_start or total_steps");
+    start = phases_[i].end_step;
+  }
+  max_lrs_ = options_.max_lr().expand("max_lr", n);
+  initial_lrs_ = base_lrs();  // assigned as max_lr / div_factor before the base class read them
+  for (std::size_t g = 0; g < n; ++g) min_lrs_.push_back(initial_lrs_[g] / options_.final_div_factor());
+  if (options_.cycle_momentum()) {
+    momentum_ = momentum_access(optimizer.defaults());
+    max_momentums_ = options_.max_momentum().expand("max_momentum", n);
+    base_momentums_ = options_.base_momentum().expand("base_momentum", n);
+    next_momentums_.assign(n, 0.0);
+  }
+  initial_step();
+}
+
+double OneCycleLR::bound(Bound b, std::size_t group) const {
+  switch (b) {
+    case kInitialLr: return initial_lrs_[group];
+    case kMaxLr: return max_lrs_[group];
+    case kMinLr: return min_lrs_[group];
+    case kMaxMomentum: return max_momentums_[group];
+    case kBaseMomentum: return base_momentums_[group];
+  }
+  return 0.0;
+}
+
+double OneCycleLR::anneal(double start, double end, double pct) const {
+  if (options_.anneal_strategy() == "cos") return end + (start - end) / 2.0 * (std::cos(M_PI * pct) + 1);
+  return (end - start) * pct + start;
+}
+
+double OneCycleLR::get_lr(std::size_t group) {
+  const int64_t step = last_epoch();
+  TORCH_CHECK_VALUE(step <= total_steps_, "OneCycleLR: Tried to step ", step,
+                    " times. The specified number of total steps is ", total_steps_);
+  const double step_num = static_cast<double>(step);
+  double start = 0.0;
+  for (std::size_t i = 0; i < phases_.size(); ++i) {
+    const Phase& phase = phases_[i];
+    if (step_num <= phase.end_step || i + 1 == phases_.size()) {
+      const double pct = (step_num - start) / (phase.end_step - start);
+      if (momentum_) {
+        next_momentums_[group] =
+            anneal(bound(phase.start_momentum, group), bound(phase.end_momentum, group), pct);
+      }
+      return anneal(bound(phase.start_lr, group), bound(phase.end_lr, group), pct);
+    }
+    start = phase.end_step;
+  }
+  return group_lr(group);  // unreachable: the last phase always matches
+}
+
+void OneCycleLR::after_lrs_written() {
+  if (momentum_) write_momenta(optimizer(), *momentum_, next_momentums_);
+}
+
+void OneCycleLR::serialize(StateArchive& archive) {
+  archive.field("total_steps", total_steps_);
+  std::vector<double> ends;
+  for (const auto& p : phases_) ends.push_back(p.end_step);
+  archive.field("phase_end_steps", ends);
+  archive.field("anneal_strategy", options_.anneal_strategy());
+  archive.field("initial_lrs", initial_lrs_);
+  archive.field("max_lrs", max_lrs_);
+  archive.field("min_lrs", min_lrs_);
+  bool cycle_momentum = momentum_ != nullptr;
+  archive.field("cycle_momentum", cycle_momentum);
+  if (archive.loading()) {
+    TORCH_CHECK_VALUE(ends.size() == phases_.size(), "OneCycleLR: the checkpoint has ", ends.size(),
+                      " phases, this scheduler ", phases_.size(), " (three_phase differs)");
+    for (std::size_t i = 0; i < ends.size(); ++i) phases_[i].end_step = ends[i];
+    TORCH_CHECK_VALUE(options_.anneal_strategy() == "cos" || options_.anneal_strategy() == "linear",
+                      "OneCycleLR: the checkpoint holds an unknown anneal_strategy '",
+                      options_.anneal_strategy(), "'");
+    TORCH_CHECK_VALUE(cycle_momentum == (momentum_ != nullptr),
+                      "OneCycleLR: the checkpoint's cycle_momentum differs from this scheduler's");
+    TORCH_CHECK_VALUE(initial_lrs_.size() == num_groups() && max_lrs_.size() == num_groups() &&
+                          min_lrs_.size() == num_groups(),
+                      "OneCycleLR: the checkpoint's lr bounds do not match the groups");
+  }
+  if (momentum_) {
+    archive.field("max_momentums", max_momentums_);
+    archive.field("base_momentums", base_momentums_);
+    TORCH_CHECK_VALUE(base_momentums_.size() == num_groups() && max_momentums_.size() == num_groups(),
+                      "OneCycleLR: the checkpoint's momenta do not match the groups");
+  }
+  optimizer_momenta_field(archive, optimizer(), momentum_, "OneCycleLR");
+}
+
+}  // namespace torchlr
