@@ -99,9 +99,10 @@ int64_t checked_total_steps(const OneCycleLROptions& o) {
 // As for CyclicLR, plus OneCycleLR's assignment of each group's initial_lr.
 torch::optim::Optimizer& prepare_one_cycle(torch::optim::Optimizer& optimizer, const OneCycleLROptions& o) {
   const std::size_t n = optimizer.param_groups().size();
-  checked_total_steps(o);
+  const int64_t total_steps = checked_total_steps(o);
   TORCH_CHECK_VALUE(o.pct_start() >= 0 && o.pct_start() <= 1,
                     "OneCycleLR: Expected float between 0 and 1 pct_start, but got ", o.pct_start());
+  OneCycleLR::phase_end_steps(o, total_steps);  // refuses a zero-length phase
   TORCH_CHECK_VALUE(o.anneal_strategy() == "cos" || o.anneal_strategy() == "linear",
                     "OneCycleLR: anneal_strategy must be one of 'cos' or 'linear', instead got ",
                     o.anneal_strategy());
@@ -217,24 +218,14 @@ OneCycleLR::OneCycleLR(torch::optim::Optimizer& optimizer, const OneCycleLROptio
       options_(options),
       total_steps_(checked_total_steps(options)) {
   const std::size_t n = num_groups();
-  const double pct = options_.pct_start();
-  const double total = static_cast<double>(total_steps_);
+  const auto ends = phase_end_steps(options_, total_steps_);
   if (options_.three_phase()) {
-    phases_ = {{pct * total - 1, kInitialLr, kMaxLr, kMaxMomentum, kBaseMomentum},
-               {2 * pct * total - 2, kMaxLr, kInitialLr, kBaseMomentum, kMaxMomentum},
-               {total - 1, kInitialLr, kMinLr, kMaxMomentum, kMaxMomentum}};
+    phases_ = {{ends[0], kInitialLr, kMaxLr, kMaxMomentum, kBaseMomentum},
+               {ends[1], kMaxLr, kInitialLr, kBaseMomentum, kMaxMomentum},
+               {ends[2], kInitialLr, kMinLr, kMaxMomentum, kMaxMomentum}};
   } else {
-    phases_ = {{pct * total - 1, kInitialLr, kMaxLr, kMaxMomentum, kBaseMomentum},
-               {total - 1, kMaxLr, kMinLr, kBaseMomentum, kMaxMomentum}};
-  }
-  // PyTorch divides by each phase's length when a step lands in it: refuse a zero-length phase.
-  double start = 0.0;
-  for (std::size_t i = 0; i < phases_.size(); ++i) {
-    TORCH_CHECK_VALUE(phases_[i].end_step - start != 0, "OneCycleLR: phase ", i + 1, " of ",
-                      phases_.size(), " would be zero steps long with pct_start = ", pct,
-                      " and total_steps = ", total_steps_,
-                      " (PyTorch divides by zero there); change pct_start or total_steps");
-    start = phases_[i].end_step;
+    phases_ = {{ends[0], kInitialLr, kMaxLr, kMaxMomentum, kBaseMomentum},
+               {ends[1], kMaxLr, kMinLr, kBaseMomentum, kMaxMomentum}};
   }
   max_lrs_ = options_.max_lr().expand("max_lr", n);
   initial_lrs_ = base_lrs();  // assigned as max_lr / div_factor before the base class read them
@@ -246,6 +237,23 @@ OneCycleLR::OneCycleLR(torch::optim::Optimizer& optimizer, const OneCycleLROptio
     next_momentums_.assign(n, 0.0);
   }
   initial_step();
+}
+
+std::vector<double> OneCycleLR::phase_end_steps(const OneCycleLROptions& o, int64_t total_steps) {
+  const double pct = o.pct_start();
+  const double total = static_cast<double>(total_steps);
+  std::vector<double> ends = o.three_phase()
+                                 ? std::vector<double>{pct * total - 1, 2 * pct * total - 2, total - 1}
+                                 : std::vector<double>{pct * total - 1, total - 1};
+  // PyTorch divides by each phase's length when a step lands in it: refuse a zero-length phase.
+  double start = 0.0;
+  for (std::size_t i = 0; i < ends.size(); ++i) {
+    TORCH_CHECK_VALUE(ends[i] - start != 0, "OneCycleLR: phase ", i + 1, " of ", ends.size(),
+                      " would be zero steps long with pct_start = ", pct, " and total_steps = ",
+                      total_steps, " (PyTorch divides by zero there); change pct_start or total_steps");
+    start = ends[i];
+  }
+  return ends;
 }
 
 double OneCycleLR::bound(Bound b, std::size_t group) const {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <tuple>
 
 #include "internal.h"
 #include "state_archive_impl.h"
@@ -52,6 +53,17 @@ bool ReduceLROnPlateau::is_better(double a) const {
 }
 
 void ReduceLROnPlateau::step(double metric) {
+  // All or nothing: reduce_lr may refuse (groups added with a per-group min_lr).
+  const auto saved = std::make_tuple(last_epoch_, best_, num_bad_epochs_, cooldown_counter_);
+  try {
+    advance(metric);
+  } catch (...) {
+    std::tie(last_epoch_, best_, num_bad_epochs_, cooldown_counter_) = saved;
+    throw;
+  }
+}
+
+void ReduceLROnPlateau::advance(double metric) {
   ++last_epoch_;
   if (is_better(metric)) {
     best_ = metric;

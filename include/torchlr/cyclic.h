@@ -94,6 +94,9 @@ class OneCycleLR final : public LRScheduler {
   std::string name() const override { return "OneCycleLR"; }
   int64_t total_steps() const noexcept { return total_steps_; }
 
+  /// Where each phase ends (PyTorch's `end_step`s); throws c10::ValueError for a phase of length 0.
+  static std::vector<double> phase_end_steps(const OneCycleLROptions& options, int64_t total_steps);
+
  protected:
   double get_lr(std::size_t group) override;
   void after_lrs_written() override;

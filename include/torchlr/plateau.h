@@ -56,6 +56,7 @@ class ReduceLROnPlateau {
   void load(torch::serialize::InputArchive& archive);
 
  private:
+  void advance(double metric);
   bool is_better(double metric) const;
   void reduce_lr();
   void record_last_lr();
