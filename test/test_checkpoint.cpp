@@ -251,10 +251,7 @@ TEST_F(BadCheckpoint, InvalidValuesInside) {
   twin.save(archive);
   std::ostringstream out;
   archive.save_to(out);
-  SgdFixture g({0.1, 0.2});
-  torchlr::CosineAnnealingWarmRestarts corrupt(
-      *g.optimizer, torchlr::CosineAnnealingWarmRestartsOptions(3).T_mult(2));
-  // Build a checkpoint with T_0 = 0 through a scheduler whose fields we can reach: write by hand.
+  // Copy every entry, with T_0 changed to 0.
   torch::serialize::InputArchive in;
   std::istringstream stream(out.str());
   in.load_from(stream);
