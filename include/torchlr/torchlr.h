@@ -7,6 +7,7 @@
 #include <torchlr/cyclic.h>
 #include <torchlr/decay.h>
 #include <torchlr/lambda.h>
+#include <torchlr/lr_finder.h>
 #include <torchlr/momentum.h>
 #include <torchlr/per_group.h>
 #include <torchlr/plateau.h>

@@ -1,0 +1,196 @@
+#pragma once
+
+// The learning-rate range test ("LR finder"): train with an exponentially (or linearly) growing
+// lr, smooth the loss, stop when it diverges, suggest an lr, and put the model, the optimizer
+// and the random generators back exactly as they were. Nothing is written to disk.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include <torch/arg.h>
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
+#include <torch/types.h>
+
+namespace torchlr {
+
+enum class LadderMode { exponential, linear };
+
+/// Why a range test ended.
+enum class StopReason {
+  completed,        // all num_iter steps ran
+  diverged,         // the smoothed loss crossed the early-stop threshold (that point is recorded)
+  non_finite_loss,  // a loss was NaN or ±Inf (that point is not recorded)
+};
+const char* to_string(StopReason reason);
+
+/// How to pick an lr from the curve.
+enum class Suggestion {
+  steepest,   // torchlr's default: steepest least-squares slope over ±half a decade, kept within
+              // [lr_min/10, lr_min] (lr_min: lr at the lowest smoothed loss)
+  valley,     // fastai's default ("valley", longest descending run)
+  minimum,    // lr at the lowest smoothed loss, divided by 10 (fastai's "minimum")
+  lightning,  // Lightning's current rule: torch.gradient with lr spacing, skip 10 / 1
+};
+
+/// One step as it happened, for progress reporting.
+struct LRFinderStep {
+  int64_t step;     // 0-based
+  double lr;        // the lr of group 0 during this step's optimizer.step()
+  double loss;      // the recorded (raw) loss
+  double smoothed;  // the bias-corrected EMA
+};
+
+struct LRFinderOptions {
+  TORCH_ARG(double, min_lr) = 1e-7;
+  TORCH_ARG(double, max_lr) = 10.0;
+  /// Number of optimizer steps (lrs on the ladder), at least 2.
+  TORCH_ARG(int64_t, num_iter) = 100;
+  TORCH_ARG(LadderMode, mode) = LadderMode::exponential;
+  /// EMA weight of the past (0.98: about the last 50 steps).
+  TORCH_ARG(double, beta) = 0.98;
+  /// Stop when smoothed > best + (threshold − 1)·|best| (4·best for a positive loss); nullopt
+  /// disables the test.
+  TORCH_ARG(std::optional<double>, early_stop_threshold) = 4.0;
+  /// All groups get the ladder's lr (false), or keep their lr ratio to group 0 (true).
+  TORCH_ARG(bool, keep_group_ratios) = false;
+  /// Micro-batches per optimizer step; the recorded loss is their mean.
+  TORCH_ARG(int64_t, accumulation_steps) = 1;
+  /// With a validation source: validation batches averaged after each step.
+  TORCH_ARG(int64_t, val_batches) = 1;
+  /// Recorded points the suggestion ignores at the start.
+  TORCH_ARG(int64_t, skip_begin) = 10;
+  /// Put everything back after the test (false keeps the trained state).
+  TORCH_ARG(bool, restore) = true;
+  /// A one-line progress bar on stderr; by default only when stderr is a terminal.
+  TORCH_ARG(std::optional<bool>, progress_bar) = std::nullopt;
+  /// Called after every recorded step.
+  TORCH_ARG(std::function<void(const LRFinderStep&)>, on_step) = nullptr;
+};
+
+/// A suggestion, or why there is none.
+struct SuggestionResult {
+  std::optional<double> lr;
+  std::string reason;   // set when `lr` is empty
+  std::string warning;  // e.g. "no clear descent: widen the range or check the model"
+};
+
+class LRFinderResult {
+ public:
+  LRFinderResult(std::vector<double> lrs, std::vector<double> raw_losses,
+                 std::vector<double> losses, StopReason stop_reason, LRFinderOptions options,
+                 std::vector<double> group_ratios);
+
+  const std::vector<double>& lrs() const noexcept { return lrs_; }
+  /// The smoothed losses.
+  const std::vector<double>& losses() const noexcept { return losses_; }
+  const std::vector<double>& raw_losses() const noexcept { return raw_losses_; }
+  StopReason stop_reason() const noexcept { return stop_reason_; }
+  const LRFinderOptions& options() const noexcept { return options_; }
+
+  /// The suggested lr, or empty (see `suggest` for the reason).
+  std::optional<double> suggestion(Suggestion method = Suggestion::steepest) const;
+  SuggestionResult suggest(Suggestion method = Suggestion::steepest) const;
+
+  /// Writes the suggestion into every group (scaled by the groups' original ratios with
+  /// keep_group_ratios). Throws c10::ValueError when there is no suggestion.
+  double apply(torch::optim::Optimizer& optimizer, Suggestion method = Suggestion::steepest) const;
+
+  /// `step,lr,loss,smoothed_loss` per recorded point.
+  void to_csv(const std::string& path) const;
+  void to_json(const std::string& path) const;
+  /// A self-contained SVG: log-scale lr axis (exponential mode), raw loss faint, smoothed loss
+  /// bold, the suggestion marked and labelled.
+  void plot_svg(const std::string& path, Suggestion method = Suggestion::steepest) const;
+
+ private:
+  std::vector<double> lrs_, raw_losses_, losses_;
+  StopReason stop_reason_;
+  LRFinderOptions options_;
+  std::vector<double> group_ratios_;
+};
+
+/// The suggestion rules on a recorded curve (what LRFinderResult::suggest uses), for curves
+/// recorded elsewhere. `num_iter` is the planned number of steps (fastai's trimming uses it).
+SuggestionResult suggest_lr(const std::vector<double>& lrs, const std::vector<double>& smoothed,
+                            Suggestion method, int64_t skip_begin = 10, int64_t num_iter = 100);
+
+/// The lr ladder: `num_iter` values from `min_lr` to exactly `max_lr`.
+std::vector<double> lr_ladder(double min_lr, double max_lr, int64_t num_iter, LadderMode mode);
+
+/// The range test on any training step: `loss_of_next_batch` runs the forward pass on the next
+/// batch and returns the loss (a scalar tensor); the finder does zero_grad, backward,
+/// optimizer.step, the lr ladder, smoothing, stopping and the restore. With `val_loss_of_next_batch`
+/// the recorded loss is the mean over `val_batches` of it, under NoGradGuard and eval mode.
+LRFinderResult lr_find(torch::nn::Module& model, torch::optim::Optimizer& optimizer,
+                       const std::function<torch::Tensor()>& loss_of_next_batch,
+                       const LRFinderOptions& options = LRFinderOptions(),
+                       const std::function<torch::Tensor()>& val_loss_of_next_batch = nullptr);
+
+namespace detail {
+
+/// Cycles over a LibTorch data loader, starting again from the beginning when it runs out.
+template <typename Loader>
+class LoaderCycle {
+ public:
+  explicit LoaderCycle(Loader& loader) : loader_(loader) {}
+
+  auto next() -> typename std::decay_t<decltype(*std::declval<Loader&>().begin())> {
+    if (!it_ || *it_ == loader_.end()) {
+      it_.emplace(loader_.begin());
+      TORCH_CHECK_VALUE(*it_ != loader_.end(), "lr_find: the data loader yielded no batch");
+    }
+    auto batch = **it_;
+    ++*it_;
+    return batch;
+  }
+
+ private:
+  using Iterator = decltype(std::declval<Loader&>().begin());
+  Loader& loader_;
+  std::optional<Iterator> it_;
+};
+
+/// The device of the model's first parameter (CPU for a model without parameters).
+torch::Device model_device(const torch::nn::Module& model);
+
+/// The loss of a model on one (data, target) batch, moved to `device`.
+template <typename Model, typename Batch, typename LossFn>
+torch::Tensor batch_loss(Model& model, const Batch& batch, LossFn& loss_fn, const torch::Device& device) {
+  return loss_fn(model.forward(batch.data.to(device)), batch.target.to(device));
+}
+
+}  // namespace detail
+
+/// The range test on a model, a data loader of `torch::data::Example<>` batches (data, target)
+/// and a loss function `loss_fn(output, target)`. Batches go to the model's device.
+template <typename Model, typename Loader, typename LossFn,
+          typename = std::enable_if_t<std::is_invocable_v<LossFn&, torch::Tensor, torch::Tensor>>>
+LRFinderResult lr_find(Model& model, torch::optim::Optimizer& optimizer, Loader& loader,
+                       LossFn loss_fn, const LRFinderOptions& options = LRFinderOptions()) {
+  const torch::Device device = detail::model_device(model);
+  detail::LoaderCycle<Loader> batches(loader);
+  return lr_find(
+      model, optimizer, [&] { return detail::batch_loss(model, batches.next(), loss_fn, device); },
+      options);
+}
+
+/// As above, recording the mean loss over `options.val_batches()` batches of `val_loader` after
+/// each step instead of the training loss.
+template <typename Model, typename Loader, typename LossFn, typename ValLoader,
+          typename = std::enable_if_t<std::is_invocable_v<LossFn&, torch::Tensor, torch::Tensor>>>
+LRFinderResult lr_find(Model& model, torch::optim::Optimizer& optimizer, Loader& loader,
+                       LossFn loss_fn, const LRFinderOptions& options, ValLoader& val_loader) {
+  const torch::Device device = detail::model_device(model);
+  detail::LoaderCycle<Loader> batches(loader);
+  detail::LoaderCycle<ValLoader> val_batches(val_loader);
+  return lr_find(
+      model, optimizer, [&] { return detail::batch_loss(model, batches.next(), loss_fn, device); },
+      options, [&] { return detail::batch_loss(model, val_batches.next(), loss_fn, device); });
+}
+
+}  // namespace torchlr

@@ -1,0 +1,286 @@
+#include <torchlr/lr_finder.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <limits>
+
+#include <torch/utils.h>
+
+#include "svg_chart.h"
+#include "training_snapshot.h"
+
+namespace torchlr {
+namespace {
+
+void validate(const LRFinderOptions& o, bool has_validation) {
+  TORCH_CHECK_VALUE(std::isfinite(o.min_lr()) && std::isfinite(o.max_lr()),
+                    "lr_find: min_lr and max_lr must be finite, but got ", o.min_lr(), " and ", o.max_lr());
+  if (o.mode() == LadderMode::exponential) {
+    TORCH_CHECK_VALUE(o.min_lr() > 0, "lr_find: min_lr must be positive for an exponential ladder, but got ",
+                      o.min_lr());
+  } else {
+    TORCH_CHECK_VALUE(o.min_lr() >= 0, "lr_find: min_lr must not be negative, but got ", o.min_lr());
+  }
+  TORCH_CHECK_VALUE(o.max_lr() > o.min_lr(), "lr_find: max_lr (", o.max_lr(), ") must be greater than min_lr (",
+                    o.min_lr(), ")");
+  TORCH_CHECK_VALUE(o.num_iter() >= 2, "lr_find: num_iter must be at least 2, but got ", o.num_iter());
+  TORCH_CHECK_VALUE(o.beta() >= 0 && o.beta() < 1, "lr_find: beta must be in [0, 1), but got ", o.beta());
+  if (o.early_stop_threshold()) {
+    TORCH_CHECK_VALUE(std::isfinite(*o.early_stop_threshold()) && *o.early_stop_threshold() > 1,
+                      "lr_find: early_stop_threshold must be greater than 1 (or nullopt to disable), but got ",
+                      *o.early_stop_threshold());
+  }
+  TORCH_CHECK_VALUE(o.accumulation_steps() >= 1, "lr_find: accumulation_steps must be at least 1, but got ",
+                    o.accumulation_steps());
+  TORCH_CHECK_VALUE(!has_validation || o.val_batches() >= 1,
+                    "lr_find: val_batches must be at least 1, but got ", o.val_batches());
+  TORCH_CHECK_VALUE(o.skip_begin() >= 0, "lr_find: skip_begin must not be negative, but got ", o.skip_begin());
+}
+
+double scalar_loss(const torch::Tensor& loss, const char* what) {
+  TORCH_CHECK_VALUE(loss.defined() && loss.numel() == 1, "lr_find: the ", what,
+                    " must return a scalar loss tensor, but got ",
+                    loss.defined() ? loss.sizes() : c10::IntArrayRef{});
+  return loss.item<double>();
+}
+
+// Sets every group's lr to `lr`, or to `lr` times its original ratio to group 0.
+void set_lrs(torch::optim::Optimizer& optimizer, double lr, const std::vector<double>& ratios) {
+  auto& groups = optimizer.param_groups();
+  for (std::size_t g = 0; g < groups.size(); ++g) groups[g].options().set_lr(lr * ratios[g]);
+}
+
+class ProgressBar {
+ public:
+  ProgressBar(bool enabled, int64_t total) : enabled_(enabled), total_(total) {}
+  ~ProgressBar() {
+    if (enabled_ && drawn_) std::fputc('\n', stderr);
+  }
+  void update(const LRFinderStep& s) {
+    if (!enabled_) return;
+    constexpr int kWidth = 30;
+    const int filled = static_cast<int>(kWidth * (s.step + 1) / total_);
+    std::fprintf(stderr, "\rlr_find [%-*s] %lld/%lld  lr %.3g  loss %.4g", kWidth,
+                 std::string(static_cast<std::size_t>(filled), '#').c_str(),
+                 static_cast<long long>(s.step + 1), static_cast<long long>(total_), s.lr, s.smoothed);
+    std::fflush(stderr);
+    drawn_ = true;
+  }
+
+ private:
+  bool enabled_;
+  int64_t total_;
+  bool drawn_ = false;
+};
+
+}  // namespace
+
+const char* to_string(StopReason reason) {
+  switch (reason) {
+    case StopReason::completed: return "completed";
+    case StopReason::diverged: return "diverged";
+    case StopReason::non_finite_loss: return "non_finite_loss";
+  }
+  return "unknown";
+}
+
+std::vector<double> lr_ladder(double min_lr, double max_lr, int64_t num_iter, LadderMode mode) {
+  TORCH_CHECK_VALUE(num_iter >= 2, "lr_ladder: num_iter must be at least 2, but got ", num_iter);
+  std::vector<double> ladder(static_cast<std::size_t>(num_iter));
+  const double last = static_cast<double>(num_iter - 1);
+  for (int64_t i = 0; i < num_iter; ++i) {
+    const double r = static_cast<double>(i) / last;
+    ladder[static_cast<std::size_t>(i)] =
+        mode == LadderMode::exponential ? min_lr * std::pow(max_lr / min_lr, r) : min_lr + r * (max_lr - min_lr);
+  }
+  ladder.back() = max_lr;  // exactly, whatever the rounding of the power
+  return ladder;
+}
+
+torch::Device detail::model_device(const torch::nn::Module& model) {
+  const auto params = model.parameters();
+  return params.empty() ? torch::Device(torch::kCPU) : params.front().device();
+}
+
+LRFinderResult lr_find(torch::nn::Module& model, torch::optim::Optimizer& optimizer,
+                       const std::function<torch::Tensor()>& loss_of_next_batch,
+                       const LRFinderOptions& options,
+                       const std::function<torch::Tensor()>& val_loss_of_next_batch) {
+  TORCH_CHECK_VALUE(static_cast<bool>(loss_of_next_batch), "lr_find: loss_of_next_batch is empty");
+  validate(options, static_cast<bool>(val_loss_of_next_batch));
+  auto& groups = optimizer.param_groups();
+  TORCH_CHECK_VALUE(!groups.empty(), "lr_find: the optimizer has no param groups");
+  std::vector<double> ratios(groups.size(), 1.0);
+  if (options.keep_group_ratios()) {
+    const double lr0 = groups[0].options().get_lr();
+    TORCH_CHECK_VALUE(lr0 > 0, "lr_find: keep_group_ratios needs a positive lr in group 0, but it is ", lr0);
+    for (std::size_t g = 0; g < groups.size(); ++g) ratios[g] = groups[g].options().get_lr() / lr0;
+  }
+
+  detail::TrainingSnapshot snapshot(model, optimizer);
+  if (!options.restore()) snapshot.release();
+
+  const auto ladder = lr_ladder(options.min_lr(), options.max_lr(), options.num_iter(), options.mode());
+  const double beta = options.beta();
+  const double accumulation = static_cast<double>(options.accumulation_steps());
+  std::vector<double> lrs, raw, smoothed;
+  StopReason reason = StopReason::completed;
+  double average = 0;
+  double best = std::numeric_limits<double>::infinity();
+  ProgressBar progress(options.progress_bar().value_or(isatty(STDERR_FILENO) == 1), options.num_iter());
+
+  for (int64_t step = 0; step < options.num_iter(); ++step) {
+    set_lrs(optimizer, ladder[static_cast<std::size_t>(step)], ratios);
+    const double lr_used = groups[0].options().get_lr();
+    optimizer.zero_grad();
+    double loss_sum = 0;
+    bool finite = true;
+    for (int64_t micro = 0; micro < options.accumulation_steps() && finite; ++micro) {
+      torch::Tensor loss = loss_of_next_batch();
+      const double value = scalar_loss(loss, "loss function");
+      finite = std::isfinite(value);
+      if (!finite) break;
+      (loss / accumulation).backward();
+      loss_sum += value;
+    }
+    if (!finite) {
+      reason = StopReason::non_finite_loss;
+      break;
+    }
+    optimizer.step();
+    double loss = loss_sum / accumulation;
+    if (val_loss_of_next_batch) {
+      const bool was_training = model.is_training();
+      model.eval();
+      double val_sum = 0;
+      {
+        torch::NoGradGuard no_grad;
+        for (int64_t b = 0; b < options.val_batches(); ++b) {
+          val_sum += scalar_loss(val_loss_of_next_batch(), "validation loss function");
+        }
+      }
+      model.train(was_training);
+      loss = val_sum / static_cast<double>(options.val_batches());
+      if (!std::isfinite(loss)) {
+        reason = StopReason::non_finite_loss;
+        break;
+      }
+    }
+    // Bias-corrected EMA, k counting recorded points from 1.
+    average = beta * average + (1 - beta) * loss;
+    const double k = static_cast<double>(raw.size() + 1);
+    const double smooth = average / (1 - std::pow(beta, k));
+    lrs.push_back(lr_used);
+    raw.push_back(loss);
+    smoothed.push_back(smooth);
+    const LRFinderStep record{step, lr_used, loss, smooth};
+    progress.update(record);
+    if (options.on_step()) options.on_step()(record);
+    best = std::min(best, smooth);
+    if (options.early_stop_threshold() && smooth > best + (*options.early_stop_threshold() - 1) * std::abs(best)) {
+      reason = StopReason::diverged;
+      break;
+    }
+  }
+  return LRFinderResult(std::move(lrs), std::move(raw), std::move(smoothed), reason, options, std::move(ratios));
+}
+
+// ---- result ---------------------------------------------------------------------------------
+
+LRFinderResult::LRFinderResult(std::vector<double> lrs, std::vector<double> raw_losses,
+                               std::vector<double> losses, StopReason stop_reason, LRFinderOptions options,
+                               std::vector<double> group_ratios)
+    : lrs_(std::move(lrs)),
+      raw_losses_(std::move(raw_losses)),
+      losses_(std::move(losses)),
+      stop_reason_(stop_reason),
+      options_(std::move(options)),
+      group_ratios_(std::move(group_ratios)) {
+  options_.on_step(nullptr);  // the result must not call back into a finished test
+}
+
+SuggestionResult LRFinderResult::suggest(Suggestion method) const {
+  SuggestionResult result = suggest_lr(lrs_, losses_, method, options_.skip_begin(), options_.num_iter());
+  if (!result.warning.empty()) TORCH_WARN("lr_find: ", result.warning);
+  return result;
+}
+
+std::optional<double> LRFinderResult::suggestion(Suggestion method) const { return suggest(method).lr; }
+
+double LRFinderResult::apply(torch::optim::Optimizer& optimizer, Suggestion method) const {
+  const SuggestionResult s = suggest(method);
+  TORCH_CHECK_VALUE(s.lr.has_value(), "lr_find: no suggestion to apply: ", s.reason);
+  auto& groups = optimizer.param_groups();
+  TORCH_CHECK_VALUE(groups.size() == group_ratios_.size(), "lr_find: the optimizer has ", groups.size(),
+                    " param groups, but the range test ran with ", group_ratios_.size());
+  set_lrs(optimizer, *s.lr, group_ratios_);
+  return *s.lr;
+}
+
+void LRFinderResult::to_csv(const std::string& path) const {
+  std::ofstream out(path);
+  TORCH_CHECK(out.good(), "cannot write '", path, "'");
+  out.precision(17);
+  out << "step,lr,loss,smoothed_loss\n";
+  for (std::size_t i = 0; i < lrs_.size(); ++i) {
+    out << i << ',' << lrs_[i] << ',' << raw_losses_[i] << ',' << losses_[i] << '\n';
+  }
+  TORCH_CHECK(out.good(), "failed writing '", path, "'");
+}
+
+void LRFinderResult::to_json(const std::string& path) const {
+  std::ofstream out(path);
+  TORCH_CHECK(out.good(), "cannot write '", path, "'");
+  out.precision(17);
+  auto list = [&](const char* key, const std::vector<double>& v) {
+    out << "  \"" << key << "\": [";
+    for (std::size_t i = 0; i < v.size(); ++i) out << (i ? ", " : "") << v[i];
+    out << "],\n";
+  };
+  out << "{\n";
+  list("lrs", lrs_);
+  list("losses", losses_);
+  list("raw_losses", raw_losses_);
+  const auto s = suggest_lr(lrs_, losses_, Suggestion::steepest, options_.skip_begin(), options_.num_iter());
+  out << "  \"suggestion\": ";
+  if (s.lr) {
+    out << *s.lr;
+  } else {
+    out << "null";
+  }
+  out << ",\n  \"stop_reason\": \"" << to_string(stop_reason_) << "\"\n}\n";
+  TORCH_CHECK(out.good(), "failed writing '", path, "'");
+}
+
+void LRFinderResult::plot_svg(const std::string& path, Suggestion method) const {
+  svg::Chart chart;
+  chart.title = "LR range test (" + std::to_string(lrs_.size()) + " steps, " + to_string(stop_reason_) + ")";
+  chart.x_label = options_.mode() == LadderMode::exponential ? "learning rate (log scale)" : "learning rate";
+  chart.log_x = options_.mode() == LadderMode::exponential;
+  svg::Panel panel;
+  panel.y_label = "loss";
+  panel.series.push_back({"raw loss", lrs_, raw_losses_, "#1f77b4", 1.2, 0.3});
+  panel.series.push_back({"smoothed loss", lrs_, losses_, "#1f77b4", 2.6, 1.0});
+  const auto s = suggest_lr(lrs_, losses_, method, options_.skip_begin(), options_.num_iter());
+  if (s.lr) {
+    const auto it = std::find(lrs_.begin(), lrs_.end(), *s.lr);
+    // The suggestion may lie between recorded points (lr_min / 10): place it on the curve.
+    double y = losses_.empty() ? 0.0 : losses_.front();
+    if (it != lrs_.end()) {
+      y = losses_[static_cast<std::size_t>(it - lrs_.begin())];
+    } else {
+      for (std::size_t i = 0; i + 1 < lrs_.size(); ++i) {
+        if (lrs_[i] <= *s.lr && *s.lr <= lrs_[i + 1]) y = losses_[i];
+      }
+    }
+    panel.markers.push_back({*s.lr, y, "suggested lr " + svg::format_number(*s.lr)});
+  }
+  chart.panels.push_back(std::move(panel));
+  svg::write(chart, path);
+}
+
+}  // namespace torchlr
