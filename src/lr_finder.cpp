@@ -264,6 +264,14 @@ void LRFinderResult::plot_svg(const std::string& path, Suggestion method) const 
   svg::Panel panel;
   panel.y_label = "loss";
   panel.series.push_back({"raw loss", lrs_, raw_losses_, "#1f77b4", 1.2, 0.3});
+  // The axis follows the smoothed loss: a raw spike at divergence would flatten everything else.
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  for (double v : losses_) {
+    if (!std::isfinite(v)) continue;
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+  }
+  if (std::isfinite(lo) && hi > lo) panel.y_range = std::make_pair(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo));
   panel.series.push_back({"smoothed loss", lrs_, losses_, "#1f77b4", 2.6, 1.0});
   const auto s = suggest_lr(lrs_, losses_, method, options_.skip_begin(), options_.num_iter());
   if (s.lr) {

@@ -136,9 +136,13 @@ std::string render(const Chart& chart) {
     std::vector<double> marker_ys;
     for (const auto& m : panel.markers) marker_ys.push_back(m.y);
     ys.push_back(&marker_ys);
-    const Axis y_axis = make_axis(ys, panel.log_y);
+    Axis y_axis = make_axis(ys, panel.log_y);
+    if (panel.y_range && panel.y_range->first < panel.y_range->second &&
+        usable(panel.y_range->first, panel.log_y) && usable(panel.y_range->second, panel.log_y)) {
+      y_axis = {panel.y_range->first, panel.y_range->second, panel.log_y};
+    }
     auto px = [&](double x) { return kLeft + x_axis.to_unit(x) * plot_w; };
-    auto py = [&](double y) { return top + (1 - y_axis.to_unit(y)) * plot_h; };
+    auto py = [&](double y) { return top + (1 - std::clamp(y_axis.to_unit(y), 0.0, 1.0)) * plot_h; };
 
     svg << "<g>\n<rect x=\"" << kLeft << "\" y=\"" << top << "\" width=\"" << plot_w << "\" height=\"" << plot_h
         << "\" fill=\"none\" stroke=\"#444\"/>\n";

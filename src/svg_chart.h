@@ -5,7 +5,9 @@
 // `torchlr plot`). Non-finite points (and non-positive ones on a log axis) are skipped, and the
 // chart says how many were.
 
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace torchlr::svg {
@@ -27,6 +29,8 @@ struct Marker {
 struct Panel {
   std::string y_label;
   bool log_y = false;
+  /// A fixed y range; points beyond it are drawn clipped at the border. Empty: fit the data.
+  std::optional<std::pair<double, double>> y_range;
   std::vector<Series> series;
   std::vector<Marker> markers;
 };
