@@ -10,7 +10,8 @@
 
 #include <torch/utils.h>
 
-#include "svg_chart.h"
+#include <torchlr/svg.h>
+
 #include "training_snapshot.h"
 
 namespace torchlr {

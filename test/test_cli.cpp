@@ -98,9 +98,42 @@ TEST(Cli, ErrorsAreOneLineAndNonZero) {
   }
 }
 
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+TEST(Cli, PlotWritesSvgAndCsv) {
+  const std::string stem = ::testing::TempDir() + "torchlr_plot_" + std::to_string(getpid());
+  const std::string config = R"({"optimizer": {"name": "SGD", "lr": 0.1, "momentum": 0.9,
+                                  "param_groups": [{}, {"lr": 0.01}]},
+                                 "scheduler": {"name": "CyclicLR", "base_lr": 0.001, "max_lr": [0.1, 0.05],
+                                               "step_size_up": 5, "mode": "triangular2"},
+                                 "steps": 30})";
+  const auto plot = run_cli("plot - -o " + stem + ".svg --csv " + stem + ".csv --log-y", config);
+  ASSERT_EQ(plot.status, 0);
+  const auto svg = read_file(stem + ".svg");
+  EXPECT_NE(svg.find("CyclicLR(base_lr=0.001, max_lr=[0.1,0.05], mode=&#39;triangular2&#39;, step_size_up=5)"),
+            std::string::npos);
+  EXPECT_NE(svg.find(">group 1<"), std::string::npos);
+  EXPECT_NE(svg.find("learning rate (log scale)"), std::string::npos);
+  EXPECT_NE(svg.find(">momentum<"), std::string::npos);
+  // --csv writes exactly what trace prints.
+  EXPECT_EQ(read_file(stem + ".csv"), run_cli("trace -", config).out);
+  std::remove((stem + ".svg").c_str());
+  std::remove((stem + ".csv").c_str());
+
+  std::string err;
+  const auto bad = run_cli("plot - -o " + stem + ".svg",
+                           R"({"optimizer": {"name": "SGD"}, "scheduler": {"name": "StepLR"}, "steps": 1})", &err);
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(err.find("error: scheduler: missing required key 'step_size'"), std::string::npos) << err;
+}
+
 TEST(Cli, UsageErrorsExitWithTwo) {
   EXPECT_EQ(run_cli("", "").status, 2);
-  EXPECT_EQ(run_cli("plot x.json", "").status, 2);
+  EXPECT_EQ(run_cli("plot x.json", "").status, 2);   // no -o
+  EXPECT_EQ(run_cli("plot x.json -o a.svg --bogus", "").status, 2);
   EXPECT_EQ(run_cli("--help", "").status, 0);
 }
 

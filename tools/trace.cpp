@@ -438,6 +438,43 @@ void TraceRun::record(int64_t step, std::vector<Row>& rows) const {
   }
 }
 
+ScheduleRecord to_record(const std::vector<Row>& rows) {
+  ScheduleRecord record;
+  for (const auto& row : rows) {
+    if (row.group == 0) record.steps.push_back(row.step);
+    if (record.lrs.size() <= row.group) record.lrs.resize(row.group + 1);
+    record.lrs[row.group].push_back(row.lr);
+    if (row.momentum) {
+      if (record.momenta.size() <= row.group) record.momenta.resize(row.group + 1);
+      record.momenta[row.group].push_back(*row.momentum);
+    }
+  }
+  return record;
+}
+
+std::string describe_scheduler(const json& scheduler) {
+  if (!scheduler.is_object()) return scheduler.dump();
+  std::string out = scheduler.value("name", std::string("scheduler")) + "(";
+  bool first = true;
+  for (auto it = scheduler.begin(); it != scheduler.end(); ++it) {
+    if (it.key() == "name") continue;
+    out += (first ? "" : ", ") + it.key() + "=";
+    first = false;
+    if (it.key() == "schedulers" && it.value().is_array()) {
+      out += "[";
+      for (std::size_t i = 0; i < it.value().size(); ++i) {
+        out += (i ? ", " : "") + describe_scheduler(it.value()[i]);
+      }
+      out += "]";
+    } else if (it.value().is_string()) {
+      out += "'" + it.value().get<std::string>() + "'";
+    } else {
+      out += it.value().dump();
+    }
+  }
+  return out + ")";
+}
+
 std::string format_double(double value) {
   char buffer[64];
   const auto result = std::to_chars(buffer, buffer + sizeof(buffer), value);

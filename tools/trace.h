@@ -15,6 +15,7 @@
 #include <torch/optim/optimizer.h>
 
 #include <torchlr/plateau.h>
+#include <torchlr/schedule_plot.h>
 #include <torchlr/scheduler.h>
 
 namespace torchlr::trace {
@@ -54,6 +55,12 @@ class TraceRun {
 
 /// Writes `step,group,lr,momentum` rows, each double in its shortest round-trip form.
 void write_csv(std::ostream& out, const std::vector<Row>& rows);
+
+/// The rows as a record for `torchlr::schedule_chart`.
+ScheduleRecord to_record(const std::vector<Row>& rows);
+
+/// The scheduler a config describes, as a call: `StepLR(step_size=30, gamma=0.1)`.
+std::string describe_scheduler(const nlohmann::json& scheduler);
 
 /// The shortest text that reads back to the same double.
 std::string format_double(double value);

@@ -11,5 +11,7 @@
 #include <torchlr/momentum.h>
 #include <torchlr/per_group.h>
 #include <torchlr/plateau.h>
+#include <torchlr/schedule_plot.h>
 #include <torchlr/scheduler.h>
 #include <torchlr/state_archive.h>
+#include <torchlr/svg.h>

@@ -1,9 +1,9 @@
 #pragma once
 
 // Self-contained SVG line charts: one or more panels stacked over a shared x axis, linear or
-// log scales, a legend, labelled markers. Used by the LR finder's plot (and meant for
-// `torchlr plot`). Non-finite points (and non-positive ones on a log axis) are skipped, and the
-// chart says how many were.
+// log scales, a legend, labelled markers. The one chart module behind the LR finder's plot,
+// `torchlr plot` and the example gallery. Non-finite points (and non-positive ones on a log axis)
+// are skipped, and the chart says how many were. The file opens in a browser or image viewer.
 
 #include <optional>
 #include <string>

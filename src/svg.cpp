@@ -1,4 +1,4 @@
-#include "svg_chart.h"
+#include <torchlr/svg.h>
 
 #include <algorithm>
 #include <cmath>
@@ -83,6 +83,10 @@ std::vector<double> ticks(const Axis& axis) {
   return out;
 }
 
+// The title, on one line if it fits at a readable size, else on two lines split at a comma or
+// space near the middle. Bold sans-serif glyphs average about 0.6 em wide.
+std::string title_svg(const std::string& title, double width);
+
 }  // namespace
 
 std::string escape(const std::string& text) {
@@ -102,9 +106,36 @@ std::string escape(const std::string& text) {
 
 std::string format_number(double value) {
   char buffer[32];
-  std::snprintf(buffer, sizeof(buffer), "%.3g", value);
+  // Plain digits for everyday magnitudes (1000, 0.0572), exponents only for extremes (1e-07).
+  const double magnitude = std::abs(value);
+  const bool plain = magnitude == 0 || (magnitude >= 1e-4 && magnitude < 1e6);
+  std::snprintf(buffer, sizeof(buffer), plain ? "%.4g" : "%.3g", value);
   return buffer;
 }
+
+namespace {
+std::string title_svg(const std::string& title, double width) {
+  const double room = width - 24;
+  const auto size_for = [&](std::size_t chars) { return std::min(16.0, room / (0.6 * std::max<std::size_t>(chars, 1))); };
+  std::vector<std::string> lines{title};
+  if (size_for(title.size()) < 11 && title.size() > 20) {
+    std::size_t cut = title.rfind(", ", title.size() / 2);
+    if (cut == std::string::npos || cut < title.size() / 4) cut = title.find(' ', title.size() / 2);
+    if (cut != std::string::npos) lines = {title.substr(0, cut + 1), title.substr(title.find_first_not_of(' ', cut + 1))};
+  }
+  std::size_t longest = 0;
+  for (const auto& l : lines) longest = std::max(longest, l.size());
+  const double size = std::max(8.0, size_for(longest));
+  std::ostringstream out;
+  out.precision(4);
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const double y = lines.size() == 1 ? 26 : 17 + static_cast<double>(i) * (size + 2);
+    out << "<text x=\"" << width / 2 << "\" y=\"" << y << "\" text-anchor=\"middle\" font-size=\"" << size
+        << "\" font-weight=\"bold\">" << escape(lines[i]) << "</text>\n";
+  }
+  return out.str();
+}
+}  // namespace
 
 std::string render(const Chart& chart) {
   const double width = chart.width;
@@ -124,8 +155,7 @@ std::string render(const Chart& chart) {
       << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
       << "\" viewBox=\"0 0 " << width << ' ' << height << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
       << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-      << "<text x=\"" << width / 2 << "\" y=\"26\" text-anchor=\"middle\" font-size=\"16\" font-weight=\"bold\">"
-      << escape(chart.title) << "</text>\n";
+      << title_svg(chart.title, width);
 
   std::size_t skipped = 0;
   for (std::size_t pi = 0; pi < chart.panels.size(); ++pi) {
@@ -199,8 +229,14 @@ std::string render(const Chart& chart) {
           << "\" stroke-width=\"2.5\"/>\n<text x=\"" << px(m.x) + 9 << "\" y=\"" << py(m.y) - 9 << "\" fill=\""
           << m.color << "\" font-weight=\"bold\">" << escape(m.label) << "</text>\n";
     }
-    // Legend, top right of the panel.
+    // Legend, top right of the panel, on a white backing so lines do not run through it.
     double ly = top + 16;
+    const auto labelled = std::count_if(panel.series.begin(), panel.series.end(),
+                                        [](const Series& s) { return !s.label.empty(); });
+    if (labelled > 0) {
+      svg << "<rect x=\"" << kLeft + plot_w - 176 << "\" y=\"" << top + 4 << "\" width=\"170\" height=\""
+          << 16 * labelled + 6 << "\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#ccc\"/>\n";
+    }
     for (const auto& s : panel.series) {
       if (s.label.empty()) continue;
       svg << "<line x1=\"" << kLeft + plot_w - 170 << "\" x2=\"" << kLeft + plot_w - 146 << "\" y1=\"" << ly - 4

@@ -1,0 +1,98 @@
+// The gallery: one SVG per scheduler, the pictures a user would otherwise draw with matplotlib.
+//
+//   ./schedules [OUTPUT_DIR] [EPOCHS]      (defaults: gallery, 100)
+
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+
+#include <torch/optim/sgd.h>
+
+#include <torchlr/torchlr.h>
+
+namespace {
+
+struct Entry {
+  std::string file, title;
+  bool momentum = false;  // SGD with momentum 0.9, and the momentum panel
+  std::function<std::function<void(int64_t)>(torch::optim::Optimizer&)> make;  // returns "step once"
+};
+
+// Plain epoch schedulers: construct, then step() once per epoch.
+template <typename Scheduler, typename... Args>
+std::function<std::function<void(int64_t)>(torch::optim::Optimizer&)> plain(Args... args) {
+  return [=](torch::optim::Optimizer& o) {
+    auto s = std::make_shared<Scheduler>(o, args...);
+    return std::function<void(int64_t)>([s](int64_t) { s->step(); });
+  };
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::filesystem::path dir = argc > 1 ? argv[1] : "gallery";
+  const int64_t epochs = argc > 2 ? std::stoll(argv[2]) : 100;
+  std::filesystem::create_directories(dir);
+  using namespace torchlr;
+
+  const std::vector<Entry> gallery{
+      {"LambdaLR", "LambdaLR(lr_lambda=0.95^epoch)", false,
+       plain<LambdaLR>(LambdaLROptions([](int64_t e) { return std::pow(0.95, static_cast<double>(e)); }))},
+      {"StepLR", "StepLR(step_size=10, gamma=0.8)", false, plain<StepLR>(StepLROptions(10).gamma(0.8))},
+      {"MultiStepLR", "MultiStepLR(milestones=[30, 80], gamma=0.1)", false,
+       plain<MultiStepLR>(MultiStepLROptions({30, 80}).gamma(0.1))},
+      {"ExponentialLR", "ExponentialLR(gamma=0.95)", false, plain<ExponentialLR>(ExponentialLROptions(0.95))},
+      {"CosineAnnealingLR", "CosineAnnealingLR(T_max=20, eta_min=0.001)", false,
+       plain<CosineAnnealingLR>(CosineAnnealingLROptions(20).eta_min(0.001))},
+      {"ReduceLROnPlateau", "ReduceLROnPlateau(mode='min', factor=0.5, patience=10), fed a loss that plateaus", false,
+       [](torch::optim::Optimizer& o) {
+         auto s = std::make_shared<ReduceLROnPlateau>(o, ReduceLROnPlateauOptions().mode("min").factor(0.5).patience(10));
+         return std::function<void(int64_t)>([s](int64_t epoch) {
+           // A validation loss that improves until epoch 30, then stalls with a little noise.
+           const double e = static_cast<double>(std::min<int64_t>(epoch, 30));
+           s->step(1.0 / (1.0 + 0.1 * e) + 0.01 * std::sin(static_cast<double>(epoch)));
+         });
+       }},
+      {"CyclicLR_triangular", "CyclicLR(base_lr=0.001, max_lr=0.1, step_size_up=20, mode='triangular')", true,
+       plain<CyclicLR>(CyclicLROptions(0.001, 0.1).step_size_up(20).mode("triangular"))},
+      {"CyclicLR_triangular2", "CyclicLR(base_lr=0.001, max_lr=0.1, step_size_up=20, mode='triangular2')", true,
+       plain<CyclicLR>(CyclicLROptions(0.001, 0.1).step_size_up(20).mode("triangular2"))},
+      {"CyclicLR_exp_range", "CyclicLR(base_lr=0.001, max_lr=0.1, step_size_up=20, mode='exp_range', gamma=0.95)",
+       true, plain<CyclicLR>(CyclicLROptions(0.001, 0.1).step_size_up(20).mode("exp_range").gamma(0.95))},
+      {"OneCycleLR", "OneCycleLR(max_lr=0.1, total_steps=" + std::to_string(epochs) + ")", true,
+       plain<OneCycleLR>(OneCycleLROptions(0.1).total_steps(epochs))},
+      {"CosineAnnealingWarmRestarts", "CosineAnnealingWarmRestarts(T_0=10, T_mult=2)", false,
+       plain<CosineAnnealingWarmRestarts>(CosineAnnealingWarmRestartsOptions(10).T_mult(2))},
+      {"SequentialLR_warmup_cosine",
+       "SequentialLR([LinearLR(start_factor=0.1, total_iters=5), CosineAnnealingLR(T_max=" +
+           std::to_string(epochs - 5) + ")], milestones=[5])",
+       false,
+       [epochs](torch::optim::Optimizer& o) {
+         auto warmup = std::make_shared<LinearLR>(o, LinearLROptions().start_factor(0.1).total_iters(5));
+         auto cosine = std::make_shared<CosineAnnealingLR>(o, CosineAnnealingLROptions(epochs - 5));
+         auto s = std::make_shared<SequentialLR>(o, SequentialLROptions({warmup, cosine}, {5}));
+         return std::function<void(int64_t)>([s](int64_t) { s->step(); });
+       }},
+  };
+
+  for (const auto& entry : gallery) {
+    auto param = torch::zeros({1}).requires_grad_();
+    param.mutable_grad() = torch::zeros_like(param);  // stands in for loss.backward()
+    torch::optim::SGD optimizer({param}, torch::optim::SGDOptions(0.1).momentum(entry.momentum ? 0.9 : 0.0));
+    auto step = entry.make(optimizer);
+    ScheduleRecord record;
+    record.record(optimizer, 0);
+    // OneCycleLR allows total_steps steps after construction; everything else runs `epochs`.
+    for (int64_t epoch = 1; epoch < epochs; ++epoch) {
+      optimizer.step();
+      step(epoch);
+      record.record(optimizer, epoch);
+    }
+    if (!entry.momentum) record.momenta.clear();  // a flat line says nothing
+    const auto path = dir / (entry.file + ".svg");
+    svg::write(schedule_chart(record, entry.title), path.string());
+    std::cout << path.string() << "\n";
+  }
+  return 0;
+}
