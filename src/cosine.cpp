@@ -38,35 +38,42 @@ CosineAnnealingLR::CosineAnnealingLR(torch::optim::Optimizer& optimizer,
   initial_step();
 }
 
-double CosineAnnealingLR::get_lr(std::size_t group) {
+void CosineAnnealingLR::prepare_lrs(bool closed_form) {
   const int64_t e = last_epoch();
   const int64_t t_max = options_.T_max();
-  const double eta_min = options_.eta_min();
-  const double lr = group_lr(group);
-  const double base_lr = base_lrs()[group];
   const double pi = M_PI;
-  if (is_initial()) return lr;
-  if (step_count() == 1 && e > 0) {
-    return eta_min + (base_lr - eta_min) *
-                         (1 + std::cos(static_cast<double>(e) * pi / static_cast<double>(t_max))) / 2;
+  const double T = static_cast<double>(t_max);
+  if (closed_form) {
+    branch_ = Branch::closed;
+    term_ = 1 + std::cos(pi * static_cast<double>(e) / T);
+  } else if (is_initial()) {
+    branch_ = Branch::keep;
+  } else if (step_count() == 1 && e > 0) {
+    branch_ = Branch::closed;
+    term_ = 1 + std::cos(static_cast<double>(e) * pi / T);
+  } else if (detail::floor_mod(e - 1 - t_max, 2 * t_max) == 0) {
+    // PyTorch's guard for the step where the recursion's denominator would be 0.
+    branch_ = Branch::guard;
+    term_ = 1 - std::cos(pi / T);
+  } else {
+    branch_ = Branch::ratio;
+    term_ = (1 + std::cos(pi * static_cast<double>(e) / T)) / (1 + std::cos(pi * static_cast<double>(e - 1) / T));
   }
-  // PyTorch's guard for the step where the recursion's denominator would be 0.
-  if (detail::floor_mod(e - 1 - t_max, 2 * t_max) == 0) {
-    return lr + (base_lr - eta_min) * (1 - std::cos(pi / static_cast<double>(t_max))) / 2;
-  }
-  return (1 + std::cos(pi * static_cast<double>(e) / static_cast<double>(t_max))) /
-             (1 + std::cos(pi * static_cast<double>(e - 1) / static_cast<double>(t_max))) *
-             (lr - eta_min) +
-         eta_min;
 }
 
-double CosineAnnealingLR::get_closed_form_lr(std::size_t group) {
+// Each branch keeps PyTorch's order of operations, with the shared term computed once.
+double CosineAnnealingLR::get_lr(std::size_t group) {
   const double eta_min = options_.eta_min();
-  return eta_min + (base_lrs()[group] - eta_min) *
-                       (1 + std::cos(M_PI * static_cast<double>(last_epoch()) /
-                                     static_cast<double>(options_.T_max()))) /
-                       2;
+  switch (branch_) {
+    case Branch::keep: return group_lr(group);
+    case Branch::closed: return eta_min + (base_lrs()[group] - eta_min) * term_ / 2;
+    case Branch::guard: return group_lr(group) + (base_lrs()[group] - eta_min) * term_ / 2;
+    case Branch::ratio: break;
+  }
+  return term_ * (group_lr(group) - eta_min) + eta_min;
 }
+
+double CosineAnnealingLR::get_closed_form_lr(std::size_t group) { return get_lr(group); }
 
 void CosineAnnealingLR::serialize(StateArchive& archive) {
   archive.field("T_max", options_.T_max());
@@ -137,9 +144,11 @@ void CosineAnnealingWarmRestarts::advance(std::optional<double> epoch) {
   }
 }
 
+void CosineAnnealingWarmRestarts::prepare_lrs(bool) { term_ = 1 + std::cos(M_PI * T_cur_ / T_i_); }
+
 double CosineAnnealingWarmRestarts::get_lr(std::size_t group) {
   const double eta_min = options_.eta_min();
-  return eta_min + (base_lrs()[group] - eta_min) * (1 + std::cos(M_PI * T_cur_ / T_i_)) / 2;
+  return eta_min + (base_lrs()[group] - eta_min) * term_ / 2;
 }
 
 void CosineAnnealingWarmRestarts::serialize(StateArchive& archive) {

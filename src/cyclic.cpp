@@ -159,17 +159,20 @@ double CyclicLR::scale(double x) const {
   return std::pow(options_.gamma(), x);
 }
 
-double CyclicLR::get_lr(std::size_t group) {
+void CyclicLR::prepare_lrs(bool) {
   const double epoch = static_cast<double>(last_epoch());
   const double cycle = std::floor(1 + epoch / total_size_);
   const double x = 1.0 + epoch / total_size_ - cycle;
-  const double scale_factor = x <= step_ratio_ ? x / step_ratio_ : (x - 1) / (step_ratio_ - 1);
-  const double amplitude = scale(scale_by_cycle_ ? cycle : epoch);
+  scale_factor_ = x <= step_ratio_ ? x / step_ratio_ : (x - 1) / (step_ratio_ - 1);
+  amplitude_ = scale(scale_by_cycle_ ? cycle : epoch);
+}
+
+double CyclicLR::get_lr(std::size_t group) {
   const double base_lr = base_lrs()[group];
-  const double lr = base_lr + (max_lrs_[group] - base_lr) * scale_factor * amplitude;
+  const double lr = base_lr + (max_lrs_[group] - base_lr) * scale_factor_ * amplitude_;
   if (momentum_) {
-    const double height = (max_momentums_[group] - base_momentums_[group]) * scale_factor;
-    next_momentums_[group] = max_momentums_[group] - height * amplitude;
+    const double height = (max_momentums_[group] - base_momentums_[group]) * scale_factor_;
+    next_momentums_[group] = max_momentums_[group] - height * amplitude_;
     TORCH_CHECK_VALUE(std::isfinite(next_momentums_[group]), "CyclicLR: the momentum of param group ",
                       group, " would become ", next_momentums_[group], "; the optimizer was left unchanged");
   }
@@ -267,30 +270,33 @@ double OneCycleLR::bound(Bound b, std::size_t group) const {
   return 0.0;
 }
 
-double OneCycleLR::anneal(double start, double end, double pct) const {
-  if (options_.anneal_strategy() == "cos") return end + (start - end) / 2.0 * (std::cos(M_PI * pct) + 1);
-  return (end - start) * pct + start;
+double OneCycleLR::anneal(double start, double end) const {
+  if (options_.anneal_strategy() == "cos") return end + (start - end) / 2.0 * cos_term_;
+  return (end - start) * pct_ + start;
 }
 
-double OneCycleLR::get_lr(std::size_t group) {
+void OneCycleLR::prepare_lrs(bool) {
   const int64_t step = last_epoch();
   TORCH_CHECK_VALUE(step <= total_steps_, "OneCycleLR: Tried to step ", step,
                     " times. The specified number of total steps is ", total_steps_);
   const double step_num = static_cast<double>(step);
   double start = 0.0;
   for (std::size_t i = 0; i < phases_.size(); ++i) {
-    const Phase& phase = phases_[i];
-    if (step_num <= phase.end_step || i + 1 == phases_.size()) {
-      const double pct = (step_num - start) / (phase.end_step - start);
-      if (momentum_) {
-        next_momentums_[group] =
-            anneal(bound(phase.start_momentum, group), bound(phase.end_momentum, group), pct);
-      }
-      return anneal(bound(phase.start_lr, group), bound(phase.end_lr, group), pct);
+    if (step_num <= phases_[i].end_step || i + 1 == phases_.size()) {
+      phase_ = &phases_[i];
+      pct_ = (step_num - start) / (phases_[i].end_step - start);
+      cos_term_ = std::cos(M_PI * pct_) + 1;
+      return;
     }
-    start = phase.end_step;
+    start = phases_[i].end_step;
   }
-  return group_lr(group);  // unreachable: the last phase always matches
+}
+
+double OneCycleLR::get_lr(std::size_t group) {
+  if (momentum_) {
+    next_momentums_[group] = anneal(bound(phase_->start_momentum, group), bound(phase_->end_momentum, group));
+  }
+  return anneal(bound(phase_->start_lr, group), bound(phase_->end_lr, group));
 }
 
 void OneCycleLR::after_lrs_written() {

@@ -74,17 +74,19 @@ StepLR::StepLR(torch::optim::Optimizer& optimizer, const StepLROptions& options)
   initial_step();
 }
 
-double StepLR::get_lr(std::size_t group) {
+void StepLR::prepare_lrs(bool closed_form) {
   const int64_t e = last_epoch();
-  if (e == 0 || detail::floor_mod(e, options_.step_size()) != 0) return group_lr(group);
-  return group_lr(group) * options_.gamma();
+  if (closed_form) {
+    factor_ = std::pow(options_.gamma(), static_cast<double>(detail::floor_div(e, options_.step_size())));
+  } else {
+    factor_ = (e == 0 || detail::floor_mod(e, options_.step_size()) != 0) ? 1.0 : options_.gamma();
+  }
 }
 
-double StepLR::get_closed_form_lr(std::size_t group) {
-  return base_lrs()[group] *
-         std::pow(options_.gamma(),
-                  static_cast<double>(detail::floor_div(last_epoch(), options_.step_size())));
-}
+// lr · 1.0 is exactly lr, so the steps that keep the lr need no branch of their own.
+double StepLR::get_lr(std::size_t group) { return group_lr(group) * factor_; }
+
+double StepLR::get_closed_form_lr(std::size_t group) { return base_lrs()[group] * factor_; }
 
 void StepLR::serialize(StateArchive& archive) {
   archive.field("step_size", options_.step_size());
@@ -102,20 +104,22 @@ MultiStepLR::MultiStepLR(torch::optim::Optimizer& optimizer, const MultiStepLROp
   initial_step();
 }
 
-double MultiStepLR::get_lr(std::size_t group) {
-  const auto range =
-      std::equal_range(sorted_milestones_.begin(), sorted_milestones_.end(), last_epoch());
-  const auto count = range.second - range.first;
-  if (count == 0) return group_lr(group);
-  return group_lr(group) * std::pow(options_.gamma(), static_cast<double>(count));
+void MultiStepLR::prepare_lrs(bool closed_form) {
+  const auto begin = sorted_milestones_.begin();
+  const auto end = sorted_milestones_.end();
+  if (closed_form) {
+    const auto passed = std::upper_bound(begin, end, last_epoch()) - begin;
+    factor_ = std::pow(options_.gamma(), static_cast<double>(passed));
+  } else {
+    const auto range = std::equal_range(begin, end, last_epoch());
+    const auto count = range.second - range.first;
+    factor_ = count == 0 ? 1.0 : std::pow(options_.gamma(), static_cast<double>(count));
+  }
 }
 
-double MultiStepLR::get_closed_form_lr(std::size_t group) {
-  const auto passed =
-      std::upper_bound(sorted_milestones_.begin(), sorted_milestones_.end(), last_epoch()) -
-      sorted_milestones_.begin();
-  return base_lrs()[group] * std::pow(options_.gamma(), static_cast<double>(passed));
-}
+double MultiStepLR::get_lr(std::size_t group) { return group_lr(group) * factor_; }
+
+double MultiStepLR::get_closed_form_lr(std::size_t group) { return base_lrs()[group] * factor_; }
 
 void MultiStepLR::serialize(StateArchive& archive) {
   archive.field("milestones", options_.milestones());
@@ -159,27 +163,29 @@ LinearLR::LinearLR(torch::optim::Optimizer& optimizer, const LinearLROptions& op
   initial_step();
 }
 
-double LinearLR::get_lr(std::size_t group) {
+void LinearLR::prepare_lrs(bool closed_form) {
   const int64_t e = last_epoch();
   const double start = options_.start_factor();
   const double end = options_.end_factor();
-  if (e == 0) return group_lr(group) * start;
-  if (is_initial() || e > options_.total_iters()) return group_lr(group);
   const double total = static_cast<double>(options_.total_iters());
-  return group_lr(group) *
-         (1.0 + (end - start) / (total * start + static_cast<double>(e - 1) * (end - start)));
+  if (closed_form) {
+    TORCH_CHECK_VALUE(options_.total_iters() > 0,
+                      "LinearLR: step(epoch) uses the closed form, which divides by total_iters; "
+                      "it is undefined for total_iters = 0");
+    const double reached = static_cast<double>(std::min(options_.total_iters(), e));
+    factor_ = start + (end - start) * reached / total;
+  } else if (e == 0) {
+    factor_ = start;
+  } else if (is_initial() || e > options_.total_iters()) {
+    factor_ = 1.0;
+  } else {
+    factor_ = 1.0 + (end - start) / (total * start + static_cast<double>(e - 1) * (end - start));
+  }
 }
 
-double LinearLR::get_closed_form_lr(std::size_t group) {
-  TORCH_CHECK_VALUE(options_.total_iters() > 0,
-                    "LinearLR: step(epoch) uses the closed form, which divides by total_iters; "
-                    "it is undefined for total_iters = 0");
-  const double start = options_.start_factor();
-  const double end = options_.end_factor();
-  const double reached = static_cast<double>(std::min(options_.total_iters(), last_epoch()));
-  return base_lrs()[group] *
-         (start + (end - start) * reached / static_cast<double>(options_.total_iters()));
-}
+double LinearLR::get_lr(std::size_t group) { return group_lr(group) * factor_; }
+
+double LinearLR::get_closed_form_lr(std::size_t group) { return base_lrs()[group] * factor_; }
 
 void LinearLR::serialize(StateArchive& archive) {
   archive.field("start_factor", options_.start_factor());
@@ -201,9 +207,11 @@ double ExponentialLR::get_lr(std::size_t group) {
   return group_lr(group) * options_.gamma();
 }
 
-double ExponentialLR::get_closed_form_lr(std::size_t group) {
-  return base_lrs()[group] * std::pow(options_.gamma(), static_cast<double>(last_epoch()));
+void ExponentialLR::prepare_lrs(bool closed_form) {
+  if (closed_form) factor_ = std::pow(options_.gamma(), static_cast<double>(last_epoch()));
 }
+
+double ExponentialLR::get_closed_form_lr(std::size_t group) { return base_lrs()[group] * factor_; }
 
 void ExponentialLR::serialize(StateArchive& archive) {
   archive.field("gamma", options_.gamma());
@@ -217,21 +225,23 @@ PolynomialLR::PolynomialLR(torch::optim::Optimizer& optimizer, const PolynomialL
   initial_step();
 }
 
-double PolynomialLR::get_lr(std::size_t group) {
+void PolynomialLR::prepare_lrs(bool closed_form) {
   const int64_t e = last_epoch();
-  if (is_initial() || e > options_.total_iters()) return group_lr(group);
   const double total = static_cast<double>(options_.total_iters());
-  const double decay_factor =
-      std::pow((1.0 - static_cast<double>(e) / total) / (1.0 - static_cast<double>(e - 1) / total),
-               options_.power());
-  return group_lr(group) * decay_factor;
+  if (closed_form) {
+    const double reached = static_cast<double>(std::min(options_.total_iters(), e));
+    factor_ = std::pow(1.0 - reached / total, options_.power());
+  } else if (is_initial() || e > options_.total_iters()) {
+    factor_ = 1.0;
+  } else {
+    factor_ = std::pow((1.0 - static_cast<double>(e) / total) / (1.0 - static_cast<double>(e - 1) / total),
+                       options_.power());
+  }
 }
 
-double PolynomialLR::get_closed_form_lr(std::size_t group) {
-  const double total = static_cast<double>(options_.total_iters());
-  const double reached = static_cast<double>(std::min(options_.total_iters(), last_epoch()));
-  return base_lrs()[group] * std::pow(1.0 - reached / total, options_.power());
-}
+double PolynomialLR::get_lr(std::size_t group) { return group_lr(group) * factor_; }
+
+double PolynomialLR::get_closed_form_lr(std::size_t group) { return base_lrs()[group] * factor_; }
 
 void PolynomialLR::serialize(StateArchive& archive) {
   archive.field("total_iters", options_.total_iters());

@@ -133,6 +133,7 @@ void LRScheduler::update_lr(std::optional<double> epoch) {
 void LRScheduler::write_lrs(bool closed_form) {
   check_group_count();
   const std::size_t n = num_groups();
+  prepare_lrs(closed_form);
   for (std::size_t g = 0; g < n; ++g) {
     next_lrs_[g] = closed_form ? get_closed_form_lr(g) : get_lr(g);
   }

@@ -27,6 +27,7 @@ class CosineAnnealingLR final : public LRScheduler {
   std::string name() const override { return "CosineAnnealingLR"; }
 
  protected:
+  void prepare_lrs(bool closed_form) override;
   double get_lr(std::size_t group) override;
   bool has_closed_form() const override { return true; }
   double get_closed_form_lr(std::size_t group) override;
@@ -34,6 +35,9 @@ class CosineAnnealingLR final : public LRScheduler {
 
  private:
   CosineAnnealingLROptions options_;
+  // This step's branch of PyTorch's get_lr and the cosine term it needs.
+  enum class Branch { keep, closed, guard, ratio } branch_ = Branch::keep;
+  double term_ = 0.0;
 };
 
 /// `CosineAnnealingWarmRestarts(optimizer, T_0, T_mult=1, eta_min=0.0)`. `step(epoch)` accepts
@@ -60,6 +64,7 @@ class CosineAnnealingWarmRestarts final : public LRScheduler {
   double T_i() const noexcept { return T_i_; }
 
  protected:
+  void prepare_lrs(bool closed_form) override;
   double get_lr(std::size_t group) override;
   void serialize(StateArchive& archive) override;
 
@@ -69,6 +74,7 @@ class CosineAnnealingWarmRestarts final : public LRScheduler {
   CosineAnnealingWarmRestartsOptions options_;
   double T_i_;
   double T_cur_ = -1.0;
+  double term_ = 0.0;  // 1 + cos(π·T_cur/T_i), this step's
 };
 
 }  // namespace torchlr

@@ -48,6 +48,7 @@ class CyclicLR final : public LRScheduler {
   std::string name() const override { return "CyclicLR"; }
 
  protected:
+  void prepare_lrs(bool closed_form) override;
   double get_lr(std::size_t group) override;
   void after_lrs_written() override;
   void serialize(StateArchive& archive) override;
@@ -64,6 +65,8 @@ class CyclicLR final : public LRScheduler {
   std::vector<double> max_momentums_;
   const MomentumAccess* momentum_ = nullptr;  // set when cycle_momentum
   std::vector<double> next_momentums_;
+  double scale_factor_ = 0.0;  // this step's position in the cycle
+  double amplitude_ = 1.0;     // this step's scale_fn value
 };
 
 /// `OneCycleLR(optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None,
@@ -98,6 +101,7 @@ class OneCycleLR final : public LRScheduler {
   static std::vector<double> phase_end_steps(const OneCycleLROptions& options, int64_t total_steps);
 
  protected:
+  void prepare_lrs(bool closed_form) override;
   double get_lr(std::size_t group) override;
   void after_lrs_written() override;
   void serialize(StateArchive& archive) override;
@@ -110,7 +114,7 @@ class OneCycleLR final : public LRScheduler {
     Bound start_lr, end_lr, start_momentum, end_momentum;
   };
   double bound(Bound b, std::size_t group) const;
-  double anneal(double start, double end, double pct) const;
+  double anneal(double start, double end) const;
 
   OneCycleLROptions options_;
   int64_t total_steps_;
@@ -119,6 +123,9 @@ class OneCycleLR final : public LRScheduler {
   std::vector<double> max_momentums_, base_momentums_;
   const MomentumAccess* momentum_ = nullptr;
   std::vector<double> next_momentums_;
+  const Phase* phase_ = nullptr;  // this step's phase
+  double pct_ = 0.0;              // this step's position in it
+  double cos_term_ = 0.0;         // cos(π·pct) + 1, for cosine annealing
 };
 
 }  // namespace torchlr

@@ -28,6 +28,7 @@ class StepLR final : public LRScheduler {
   std::string name() const override { return "StepLR"; }
 
  protected:
+  void prepare_lrs(bool closed_form) override;
   double get_lr(std::size_t group) override;
   bool has_closed_form() const override { return true; }
   double get_closed_form_lr(std::size_t group) override;
@@ -35,6 +36,7 @@ class StepLR final : public LRScheduler {
 
  private:
   StepLROptions options_;
+  double factor_ = 1.0;  // this step's: gamma or 1 (chainable), gamma^(epoch // step_size) (closed)
 };
 
 /// `MultiStepLR(optimizer, milestones, gamma=0.1)`: lr × gamma at each milestone. Order does not
@@ -53,6 +55,7 @@ class MultiStepLR final : public LRScheduler {
   std::string name() const override { return "MultiStepLR"; }
 
  protected:
+  void prepare_lrs(bool closed_form) override;
   double get_lr(std::size_t group) override;
   bool has_closed_form() const override { return true; }
   double get_closed_form_lr(std::size_t group) override;
@@ -60,6 +63,7 @@ class MultiStepLR final : public LRScheduler {
 
  private:
   MultiStepLROptions options_;
+  double factor_ = 1.0;  // this step's gamma power
   std::vector<int64_t> sorted_milestones_;  // derived from options_, for counting and bisecting
 };
 
@@ -102,6 +106,7 @@ class LinearLR final : public LRScheduler {
   std::string name() const override { return "LinearLR"; }
 
  protected:
+  void prepare_lrs(bool closed_form) override;
   double get_lr(std::size_t group) override;
   bool has_closed_form() const override { return true; }
   double get_closed_form_lr(std::size_t group) override;
@@ -109,6 +114,7 @@ class LinearLR final : public LRScheduler {
 
  private:
   LinearLROptions options_;
+  double factor_ = 1.0;  // this step's multiplier (chainable) or fraction of base_lr (closed)
 };
 
 /// `ExponentialLR(optimizer, gamma)`: lr × gamma every epoch.
@@ -124,6 +130,7 @@ class ExponentialLR final : public LRScheduler {
   std::string name() const override { return "ExponentialLR"; }
 
  protected:
+  void prepare_lrs(bool closed_form) override;
   double get_lr(std::size_t group) override;
   bool has_closed_form() const override { return true; }
   double get_closed_form_lr(std::size_t group) override;
@@ -131,6 +138,7 @@ class ExponentialLR final : public LRScheduler {
 
  private:
   ExponentialLROptions options_;
+  double factor_ = 1.0;  // gamma^epoch, for the closed form
 };
 
 /// `PolynomialLR(optimizer, total_iters=5, power=1.0)`: base_lr × (1 − epoch/total_iters)^power,
@@ -148,6 +156,7 @@ class PolynomialLR final : public LRScheduler {
   std::string name() const override { return "PolynomialLR"; }
 
  protected:
+  void prepare_lrs(bool closed_form) override;
   double get_lr(std::size_t group) override;
   bool has_closed_form() const override { return true; }
   double get_closed_form_lr(std::size_t group) override;
@@ -155,6 +164,7 @@ class PolynomialLR final : public LRScheduler {
 
  private:
   PolynomialLROptions options_;
+  double factor_ = 1.0;  // this step's decay factor
 };
 
 }  // namespace torchlr

@@ -77,6 +77,10 @@ class LRScheduler {
   /// the group's current lr through `group_lr`.
   virtual double get_lr(std::size_t group) = 0;
 
+  /// Called once per step before the per-group `get_lr` (or closed-form) calls: the place for
+  /// what every group shares (a decay factor, a cosine), computed once as PyTorch does.
+  virtual void prepare_lrs(bool /*closed_form*/) {}
+
   /// Whether `get_closed_form_lr` exists; `step(epoch)` uses it instead of `get_lr` when it does.
   virtual bool has_closed_form() const { return false; }
   virtual double get_closed_form_lr(std::size_t group);

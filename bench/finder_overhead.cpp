@@ -1,0 +1,149 @@
+// What the LR finder costs on top of the training it does: wall time of lr_find against a plain
+// loop of as many training steps on the same model and data (interleaved repetitions, medians),
+// the time of the snapshot and the restore, and the peak extra memory against the size of the
+// model and optimizer state. Then the same ratio as the model grows.
+//
+//   ./finder_overhead [--quick]
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <torch/nn/functional/loss.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/optim/adam.h>
+
+#include <torchlr/lr_finder.h>
+
+#include "training_snapshot.h"  // internal: timed on its own below
+
+namespace {
+
+struct MLP : torch::nn::Module {
+  explicit MLP(int64_t width) {
+    fc1 = register_module("fc1", torch::nn::Linear(width, width));
+    fc2 = register_module("fc2", torch::nn::Linear(width, width));
+    fc3 = register_module("fc3", torch::nn::Linear(width, 10));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    return fc3->forward(torch::relu(fc2->forward(torch::relu(fc1->forward(x)))));
+  }
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr}, fc3{nullptr};
+};
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+// Peak resident memory since the last reset, in bytes (Linux: VmHWM, reset through clear_refs).
+void reset_peak() { std::ofstream("/proc/self/clear_refs") << "5"; }
+double peak_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string key;
+  double kb = 0;
+  while (status >> key) {
+    if (key == "VmHWM:") {
+      status >> kb;
+      break;
+    }
+  }
+  return kb * 1024;
+}
+
+struct Setup {
+  Setup(int64_t width, int64_t batch) : model(width), optimizer(model.parameters(), torch::optim::AdamOptions(1e-3)) {
+    torch::manual_seed(0);
+    x = torch::randn({batch, width});
+    y = torch::randint(0, 10, {batch});
+    // Adam's state exists from the first step on, as in a run that has started training.
+    step(1e-3);
+  }
+  torch::Tensor loss() { return torch::nn::functional::cross_entropy(model.forward(x), y); }
+  void step(double lr) {
+    for (auto& g : optimizer.param_groups()) g.options().set_lr(lr);
+    optimizer.zero_grad();
+    loss().backward();
+    optimizer.step();
+  }
+  double state_bytes() {
+    double bytes = 0;
+    for (const auto& p : model.parameters()) bytes += static_cast<double>(p.numel() * p.element_size());
+    return bytes * 3;  // the parameters, and Adam's two moments
+  }
+  MLP model;
+  torch::optim::Adam optimizer;
+  torch::Tensor x, y;
+};
+
+struct Measured {
+  double plain, finder, snapshot, restore, extra_memory, state;
+};
+
+Measured measure(int64_t width, int64_t batch, int64_t steps, int repetitions) {
+  Setup s(width, batch);
+  const auto options = torchlr::LRFinderOptions()
+                           .min_lr(1e-6)
+                           .max_lr(1e-3)  // stays stable: every step runs, none stops early
+                           .num_iter(steps)
+                           .early_stop_threshold(std::nullopt)
+                           .progress_bar(false);
+  std::vector<double> plain, finder, snapshot, restore, plain_peak, finder_peak;
+  for (int r = 0; r < repetitions; ++r) {
+    reset_peak();
+    const double base = peak_bytes();
+    auto start = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < steps; ++i) s.step(1e-4);
+    plain.push_back(seconds_since(start));
+    plain_peak.push_back(peak_bytes() - base);
+
+    reset_peak();
+    const double base2 = peak_bytes();
+    start = std::chrono::steady_clock::now();
+    torchlr::lr_find(s.model, s.optimizer, [&] { return s.loss(); }, options);
+    finder.push_back(seconds_since(start));
+    finder_peak.push_back(peak_bytes() - base2);
+
+    start = std::chrono::steady_clock::now();
+    torchlr::detail::TrainingSnapshot snap(s.model, s.optimizer);
+    snapshot.push_back(seconds_since(start));
+    start = std::chrono::steady_clock::now();
+    snap.restore();
+    restore.push_back(seconds_since(start));
+    snap.release();
+  }
+  return {median(plain), median(finder), median(snapshot), median(restore),
+          std::max(0.0, median(finder_peak) - median(plain_peak)), s.state_bytes()};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool quick = argc > 1 && std::string(argv[1]) == "--quick";
+  const int reps = quick ? 1 : 5;
+  std::printf("LR finder overhead: MLP 3 layers, Adam, batch 128, CPU, %d repetitions (medians)\n\n", reps);
+  std::printf("| width | steps | plain loop (s) | lr_find (s) | ratio | snapshot (ms) | restore (ms) | extra peak memory (MiB) | model + Adam state (MiB) |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|\n");
+  auto row = [&](int64_t width, int64_t steps) {
+    const Measured m = measure(width, 128, steps, reps);
+    std::printf("| %lld | %lld | %.3f | %.3f | %.3f | %.2f | %.2f | %.1f | %.1f |\n", static_cast<long long>(width),
+                static_cast<long long>(steps), m.plain, m.finder, m.finder / m.plain, 1e3 * m.snapshot, 1e3 * m.restore,
+                m.extra_memory / (1 << 20), m.state / (1 << 20));
+    std::fflush(stdout);
+  };
+  row(512, quick ? 20 : 200);
+  if (quick) return 0;
+  std::printf("\nGrowth (50 steps each):\n\n");
+  std::printf("| width | steps | plain loop (s) | lr_find (s) | ratio | snapshot (ms) | restore (ms) | extra peak memory (MiB) | model + Adam state (MiB) |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|\n");
+  for (int64_t width : {64, 256, 1024, 2048}) row(width, 50);
+  return 0;
+}
