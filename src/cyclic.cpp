@@ -132,6 +132,15 @@ torch::optim::Optimizer& prepare_one_cycle(torch::optim::Optimizer& optimizer, c
 
 // ---- CyclicLR -------------------------------------------------------------------------------
 
+namespace {
+CyclicLR::Mode mode_of(const CyclicLROptions& o) {
+  if (o.scale_fn()) return CyclicLR::Mode::custom;
+  if (o.mode() == "triangular") return CyclicLR::Mode::triangular;
+  if (o.mode() == "triangular2") return CyclicLR::Mode::triangular2;
+  return CyclicLR::Mode::exp_range;
+}
+}  // namespace
+
 CyclicLR::CyclicLR(torch::optim::Optimizer& optimizer, const CyclicLROptions& options)
     : LRScheduler(prepare_cyclic(optimizer, options)), options_(options) {
   const std::size_t n = num_groups();
@@ -142,6 +151,7 @@ CyclicLR::CyclicLR(torch::optim::Optimizer& optimizer, const CyclicLROptions& op
   step_ratio_ = up / total_size_;
   // Built-in modes fix the scale mode, as PyTorch's _init_scale_fn does.
   scale_by_cycle_ = options_.scale_fn() ? options_.scale_mode() == "cycle" : options_.mode() != "exp_range";
+  mode_ = mode_of(options_);
   if (options_.cycle_momentum()) {
     momentum_ = momentum_access(optimizer.defaults());
     base_momentums_ = options_.base_momentum().expand("base_momentum", n);
@@ -153,9 +163,12 @@ CyclicLR::CyclicLR(torch::optim::Optimizer& optimizer, const CyclicLROptions& op
 }
 
 double CyclicLR::scale(double x) const {
-  if (options_.scale_fn()) return options_.scale_fn()(x);
-  if (options_.mode() == "triangular") return 1.0;
-  if (options_.mode() == "triangular2") return 1 / std::pow(2.0, x - 1);
+  switch (mode_) {
+    case Mode::custom: return options_.scale_fn()(x);
+    case Mode::triangular: return 1.0;
+    case Mode::triangular2: return 1 / std::pow(2.0, x - 1);
+    case Mode::exp_range: break;
+  }
   return std::pow(options_.gamma(), x);
 }
 
@@ -180,7 +193,8 @@ double CyclicLR::get_lr(std::size_t group) {
 }
 
 void CyclicLR::after_lrs_written() {
-  if (momentum_) write_momenta(optimizer(), *momentum_, next_momentums_);
+  if (!momentum_) return;
+  for (std::size_t g = 0; g < next_momentums_.size(); ++g) set_group_momentum(g, next_momentums_[g]);
 }
 
 void CyclicLR::serialize(StateArchive& archive) {
@@ -189,6 +203,11 @@ void CyclicLR::serialize(StateArchive& archive) {
   archive.field("step_ratio", step_ratio_);
   archive.field("mode", options_.mode());
   archive.field("gamma", options_.gamma());
+  if (archive.loading()) {
+    TORCH_CHECK_VALUE(options_.scale_fn() || is_builtin_mode(options_.mode()),
+                      "CyclicLR: the checkpoint holds an unknown mode '", options_.mode(), "'");
+    mode_ = mode_of(options_);
+  }
   archive.field("scale_by_cycle", scale_by_cycle_);
   bool custom_scale_fn = static_cast<bool>(options_.scale_fn());
   archive.field("custom_scale_fn", custom_scale_fn);
@@ -239,6 +258,7 @@ OneCycleLR::OneCycleLR(torch::optim::Optimizer& optimizer, const OneCycleLROptio
     base_momentums_ = options_.base_momentum().expand("base_momentum", n);
     next_momentums_.assign(n, 0.0);
   }
+  cosine_ = options_.anneal_strategy() == "cos";
   initial_step();
 }
 
@@ -259,19 +279,19 @@ std::vector<double> OneCycleLR::phase_end_steps(const OneCycleLROptions& o, int6
   return ends;
 }
 
-double OneCycleLR::bound(Bound b, std::size_t group) const {
+const std::vector<double>& OneCycleLR::bound(Bound b) const {
   switch (b) {
-    case kInitialLr: return initial_lrs_[group];
-    case kMaxLr: return max_lrs_[group];
-    case kMinLr: return min_lrs_[group];
-    case kMaxMomentum: return max_momentums_[group];
-    case kBaseMomentum: return base_momentums_[group];
+    case kInitialLr: return initial_lrs_;
+    case kMaxLr: return max_lrs_;
+    case kMinLr: return min_lrs_;
+    case kMaxMomentum: return max_momentums_;
+    case kBaseMomentum: break;
   }
-  return 0.0;
+  return base_momentums_;
 }
 
 double OneCycleLR::anneal(double start, double end) const {
-  if (options_.anneal_strategy() == "cos") return end + (start - end) / 2.0 * cos_term_;
+  if (cosine_) return end + (start - end) / 2.0 * cos_term_;
   return (end - start) * pct_ + start;
 }
 
@@ -283,8 +303,12 @@ void OneCycleLR::prepare_lrs(bool) {
   double start = 0.0;
   for (std::size_t i = 0; i < phases_.size(); ++i) {
     if (step_num <= phases_[i].end_step || i + 1 == phases_.size()) {
-      phase_ = &phases_[i];
-      pct_ = (step_num - start) / (phases_[i].end_step - start);
+      const Phase& phase = phases_[i];
+      start_lrs_ = &bound(phase.start_lr);
+      end_lrs_ = &bound(phase.end_lr);
+      start_momentums_ = &bound(phase.start_momentum);
+      end_momentums_ = &bound(phase.end_momentum);
+      pct_ = (step_num - start) / (phase.end_step - start);
       cos_term_ = std::cos(M_PI * pct_) + 1;
       return;
     }
@@ -293,14 +317,13 @@ void OneCycleLR::prepare_lrs(bool) {
 }
 
 double OneCycleLR::get_lr(std::size_t group) {
-  if (momentum_) {
-    next_momentums_[group] = anneal(bound(phase_->start_momentum, group), bound(phase_->end_momentum, group));
-  }
-  return anneal(bound(phase_->start_lr, group), bound(phase_->end_lr, group));
+  if (momentum_) next_momentums_[group] = anneal((*start_momentums_)[group], (*end_momentums_)[group]);
+  return anneal((*start_lrs_)[group], (*end_lrs_)[group]);
 }
 
 void OneCycleLR::after_lrs_written() {
-  if (momentum_) write_momenta(optimizer(), *momentum_, next_momentums_);
+  if (!momentum_) return;
+  for (std::size_t g = 0; g < next_momentums_.size(); ++g) set_group_momentum(g, next_momentums_[g]);
 }
 
 void OneCycleLR::serialize(StateArchive& archive) {
@@ -321,6 +344,7 @@ void OneCycleLR::serialize(StateArchive& archive) {
     TORCH_CHECK_VALUE(options_.anneal_strategy() == "cos" || options_.anneal_strategy() == "linear",
                       "OneCycleLR: the checkpoint holds an unknown anneal_strategy '",
                       options_.anneal_strategy(), "'");
+    cosine_ = options_.anneal_strategy() == "cos";
     TORCH_CHECK_VALUE(cycle_momentum == (momentum_ != nullptr),
                       "OneCycleLR: the checkpoint's cycle_momentum differs from this scheduler's");
     TORCH_CHECK_VALUE(initial_lrs_.size() == num_groups() && max_lrs_.size() == num_groups() &&

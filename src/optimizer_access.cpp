@@ -1,9 +1,11 @@
 #include "internal.h"
 
 #include <map>
+#include <typeinfo>
 #include <memory>
 #include <mutex>
 
+#include <torchlr/lr_access.h>
 #include <torchlr/momentum.h>
 
 #include <torch/optim/adagrad.h>
@@ -78,6 +80,29 @@ void register_momentum(std::type_index options_type, MomentumAccess access) {
 }  // namespace torchlr
 
 namespace torchlr::detail {
+
+namespace {
+// The exact type only: a subclass may give get_lr/set_lr a meaning of its own.
+template <typename Options>
+bool bind_field(torch::optim::OptimizerOptions& options, double*& field) {
+  if (typeid(options) != typeid(Options)) return false;
+  field = &static_cast<Options&>(options).lr();
+  return true;
+}
+}  // namespace
+
+void LrAccess::bind(Slot& slot, torch::optim::OptimizerOptions& options) {
+  using namespace torch::optim;
+  slot = Slot{&options, nullptr, nullptr, momentum_access(options)};
+  bind_field<SGDOptions>(options, slot.lr) || bind_field<AdamOptions>(options, slot.lr) ||
+      bind_field<AdamWOptions>(options, slot.lr) || bind_field<RMSpropOptions>(options, slot.lr) ||
+      bind_field<AdagradOptions>(options, slot.lr) || bind_field<LBFGSOptions>(options, slot.lr);
+  const std::type_info& type = typeid(options);
+  if (type == typeid(SGDOptions)) slot.momentum = &static_cast<SGDOptions&>(options).momentum();
+  if (type == typeid(RMSpropOptions)) slot.momentum = &static_cast<RMSpropOptions&>(options).momentum();
+  if (type == typeid(AdamOptions)) slot.momentum = &std::get<0>(static_cast<AdamOptions&>(options).betas());
+  if (type == typeid(AdamWOptions)) slot.momentum = &std::get<0>(static_cast<AdamWOptions&>(options).betas());
+}
 
 bool optimizer_creates_state_on_step(const torch::optim::Optimizer& optimizer) {
   // Adagrad fills its state at construction, so an empty state says nothing about it; SGD only

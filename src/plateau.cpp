@@ -94,17 +94,19 @@ void ReduceLROnPlateau::reduce_lr() {
                       "`optimizer` param groups.");
     min_lrs_.assign(groups.size(), options_.min_lr().values().front());
   }
+  lr_access_.sync(groups);
   for (std::size_t g = 0; g < groups.size(); ++g) {
-    const double old_lr = groups[g].options().get_lr();
+    const double old_lr = lr_access_.get(g);
     const double new_lr = std::max(old_lr * options_.factor(), min_lrs_[g]);
-    if (old_lr - new_lr > options_.eps()) groups[g].options().set_lr(new_lr);
+    if (old_lr - new_lr > options_.eps()) lr_access_.set(g, new_lr);
   }
 }
 
 void ReduceLROnPlateau::record_last_lr() {
-  const auto& groups = optimizer_->param_groups();
+  auto& groups = optimizer_->param_groups();
   last_lr_.resize(groups.size());
-  for (std::size_t g = 0; g < groups.size(); ++g) last_lr_[g] = groups[g].options().get_lr();
+  lr_access_.sync(groups);
+  for (std::size_t g = 0; g < groups.size(); ++g) last_lr_[g] = lr_access_.get(g);
 }
 
 void ReduceLROnPlateau::checkpoint(StateArchive& archive) {

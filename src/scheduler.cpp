@@ -133,6 +133,7 @@ void LRScheduler::update_lr(std::optional<double> epoch) {
 void LRScheduler::write_lrs(bool closed_form) {
   check_group_count();
   const std::size_t n = num_groups();
+  lr_access_.sync(optimizer_->param_groups());
   prepare_lrs(closed_form);
   for (std::size_t g = 0; g < n; ++g) {
     next_lrs_[g] = closed_form ? get_closed_form_lr(g) : get_lr(g);
@@ -142,9 +143,8 @@ void LRScheduler::write_lrs(bool closed_form) {
                       " would become ", next_lrs_[g], " at epoch ", last_epoch_,
                       "; the optimizer was left unchanged");
   }
-  auto& groups = optimizer_->param_groups();
   for (std::size_t g = 0; g < n; ++g) {
-    groups[g].options().set_lr(next_lrs_[g]);
+    lr_access_.set(g, next_lrs_[g]);
     last_lr_[g] = next_lrs_[g];
   }
   after_lrs_written();
@@ -152,8 +152,8 @@ void LRScheduler::write_lrs(bool closed_form) {
 
 void LRScheduler::record_last_lr_from_optimizer() {
   check_group_count();
-  const auto& groups = optimizer_->param_groups();
-  for (std::size_t g = 0; g < num_groups(); ++g) last_lr_[g] = groups[g].options().get_lr();
+  lr_access_.sync(optimizer_->param_groups());
+  for (std::size_t g = 0; g < num_groups(); ++g) last_lr_[g] = lr_access_.get(g);
 }
 
 double LRScheduler::get_closed_form_lr(std::size_t) {
@@ -163,7 +163,7 @@ double LRScheduler::get_closed_form_lr(std::size_t) {
 void LRScheduler::serialize(StateArchive&) {}
 
 double LRScheduler::group_lr(std::size_t group) const {
-  return optimizer_->param_groups()[group].options().get_lr();
+  return lr_access_.get(group);  // synced at the start of the step
 }
 
 void LRScheduler::check_group_count() const {

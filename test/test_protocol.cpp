@@ -120,6 +120,29 @@ TEST(Protocol, GroupAddedLaterIsAClearError) {
   EXPECT_EQ(f.lr(), 0.1);
 }
 
+TEST(Protocol, FollowsAGroupWhoseOptionsObjectWasReplaced) {
+  // set_options (and torch::load of an optimizer in LibTorch 2.x) replaces the options object;
+  // the scheduler's cached lr and momentum fields must follow it, never the freed one.
+  SgdFixture f({0.4});
+  torchlr::CyclicLR cyclic(*f.optimizer, torchlr::CyclicLROptions(0.1, 1.0).step_size_up(2));
+  f.optimizer_step();
+  cyclic.step();
+  auto replacement = std::make_unique<torch::optim::SGDOptions>(torch::optim::SGDOptions(7.0).momentum(0.3));
+  f.optimizer->param_groups()[0].set_options(std::move(replacement));
+  f.optimizer_step();
+  cyclic.step();
+  const auto& options = static_cast<const torch::optim::SGDOptions&>(f.optimizer->param_groups()[0].options());
+  EXPECT_EQ(options.lr(), 1.0);
+  EXPECT_TRUE(RelClose(options.momentum(), 0.8));
+
+  SgdFixture g({0.4});
+  torchlr::MultiplicativeLR mult(*g.optimizer, torchlr::MultiplicativeLROptions([](int64_t) { return 0.5; }));
+  g.optimizer->param_groups()[0].set_options(std::make_unique<torch::optim::SGDOptions>(3.0));
+  g.optimizer_step();
+  mult.step();
+  EXPECT_EQ(g.lr(), 1.5);  // read from the new options object
+}
+
 TEST(Protocol, NonFiniteLrIsRefusedAndNothingIsWritten) {
   SgdFixture f({1e300});
   torchlr::ExponentialLR s(*f.optimizer, torchlr::ExponentialLROptions(1e10));

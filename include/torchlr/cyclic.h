@@ -47,6 +47,9 @@ class CyclicLR final : public LRScheduler {
   const CyclicLROptions& options() const noexcept { return options_; }
   std::string name() const override { return "CyclicLR"; }
 
+  /// The amplitude rule in use (`mode`, or a custom scale_fn).
+  enum class Mode { triangular, triangular2, exp_range, custom };
+
  protected:
   void prepare_lrs(bool closed_form) override;
   double get_lr(std::size_t group) override;
@@ -65,6 +68,7 @@ class CyclicLR final : public LRScheduler {
   std::vector<double> max_momentums_;
   const MomentumAccess* momentum_ = nullptr;  // set when cycle_momentum
   std::vector<double> next_momentums_;
+  Mode mode_ = Mode::triangular;
   double scale_factor_ = 0.0;  // this step's position in the cycle
   double amplitude_ = 1.0;     // this step's scale_fn value
 };
@@ -113,7 +117,7 @@ class OneCycleLR final : public LRScheduler {
     double end_step;
     Bound start_lr, end_lr, start_momentum, end_momentum;
   };
-  double bound(Bound b, std::size_t group) const;
+  const std::vector<double>& bound(Bound b) const;
   double anneal(double start, double end) const;
 
   OneCycleLROptions options_;
@@ -123,7 +127,12 @@ class OneCycleLR final : public LRScheduler {
   std::vector<double> max_momentums_, base_momentums_;
   const MomentumAccess* momentum_ = nullptr;
   std::vector<double> next_momentums_;
-  const Phase* phase_ = nullptr;  // this step's phase
+  bool cosine_ = true;            // anneal_strategy == "cos"
+  // This step's phase, as the per-group arrays it anneals between.
+  const std::vector<double>* start_lrs_ = nullptr;
+  const std::vector<double>* end_lrs_ = nullptr;
+  const std::vector<double>* start_momentums_ = nullptr;
+  const std::vector<double>* end_momentums_ = nullptr;
   double pct_ = 0.0;              // this step's position in it
   double cos_term_ = 0.0;         // cos(π·pct) + 1, for cosine annealing
 };

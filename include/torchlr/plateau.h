@@ -10,6 +10,7 @@
 #include <torch/optim/optimizer.h>
 #include <torch/serialize/archive.h>
 
+#include <torchlr/lr_access.h>
 #include <torchlr/per_group.h>
 #include <torchlr/state_archive.h>
 
@@ -70,6 +71,7 @@ class ReduceLROnPlateau {
   double best_;
   int64_t num_bad_epochs_ = 0;
   int64_t cooldown_counter_ = 0;
+  detail::LrAccess lr_access_;
 };
 
 torch::serialize::OutputArchive& operator<<(torch::serialize::OutputArchive& archive,

@@ -11,6 +11,7 @@
 #include <torch/optim/optimizer.h>
 #include <torch/serialize/archive.h>
 
+#include <torchlr/lr_access.h>
 #include <torchlr/state_archive.h>
 
 namespace torchlr {
@@ -102,6 +103,10 @@ class LRScheduler {
   /// Called by write_lrs once every lr is written (CyclicLR and OneCycleLR write momentum here).
   virtual void after_lrs_written() {}
 
+  /// Writes a group's momentum (or beta1) from within after_lrs_written; the optimizer must have
+  /// one (torchlr::momentum_access).
+  void set_group_momentum(std::size_t group, double momentum) { lr_access_.set_momentum(group, momentum); }
+
   /// Replaces `base_lrs()` (CyclicLR sets them to its base_lr after the initial step, as PyTorch).
   void set_base_lrs(std::vector<double> lrs) { base_lrs_ = std::move(lrs); }
 
@@ -109,6 +114,7 @@ class LRScheduler {
   void record_last_lr_from_optimizer();
   void set_last_lr(const std::vector<double>& lrs) { last_lr_ = lrs; }
 
+  /// The current lr of `group`, from within get_lr / get_closed_form_lr / prepare_lrs.
   double group_lr(std::size_t group) const;
   std::size_t num_groups() const noexcept { return base_lrs_.size(); }
   bool is_initial() const noexcept { return is_initial_; }
@@ -138,6 +144,7 @@ class LRScheduler {
   std::vector<double> base_lrs_;
   std::vector<double> last_lr_;
   std::vector<double> next_lrs_;  // scratch for write_lrs, sized once: step() does not allocate
+  mutable detail::LrAccess lr_access_;  // a cache: reading through it is logically const
   int64_t last_epoch_ = -1;
   int64_t step_count_ = 0;
   bool is_initial_ = false;
