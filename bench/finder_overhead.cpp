@@ -132,18 +132,18 @@ int main(int argc, char** argv) {
   std::printf("LR finder overhead: MLP 3 layers, Adam, batch 128, CPU, %d repetitions (medians)\n\n", reps);
   std::printf("| width | steps | plain loop (s) | lr_find (s) | ratio | snapshot (ms) | restore (ms) | extra peak memory (MiB) | model + Adam state (MiB) |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|\n");
-  auto row = [&](int64_t width, int64_t steps) {
-    const Measured m = measure(width, 128, steps, reps);
+  auto row = [&](int64_t width, int64_t steps, int repetitions) {
+    const Measured m = measure(width, 128, steps, repetitions);
     std::printf("| %lld | %lld | %.3f | %.3f | %.3f | %.2f | %.2f | %.1f | %.1f |\n", static_cast<long long>(width),
                 static_cast<long long>(steps), m.plain, m.finder, m.finder / m.plain, 1e3 * m.snapshot, 1e3 * m.restore,
                 m.extra_memory / (1 << 20), m.state / (1 << 20));
     std::fflush(stdout);
   };
-  row(512, quick ? 20 : 200);
+  row(512, quick ? 20 : 200, reps);
   if (quick) return 0;
-  std::printf("\nGrowth (50 steps each):\n\n");
+  std::printf("\nGrowth (10 steps each, 3 repetitions):\n\n");
   std::printf("| width | steps | plain loop (s) | lr_find (s) | ratio | snapshot (ms) | restore (ms) | extra peak memory (MiB) | model + Adam state (MiB) |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|\n");
-  for (int64_t width : {64, 256, 1024, 2048}) row(width, 50);
+  for (int64_t width : {64, 256, 1024, 2048}) row(width, 10, 3);
   return 0;
 }

@@ -1,14 +1,11 @@
 #!/usr/bin/env bash
-# Every benchmark table of docs/benchmarks.md, in one command: installs Google Benchmark if it is
-# missing, builds in Release, then runs bench/report.py (which times PyTorch too when Debian's
-# python3-torch is there, and says so when it is not; it installs nothing itself).
+# Every benchmark table of docs/benchmarks.md, in one command: installs what is missing (Google
+# Benchmark among it), builds in Release, then runs bench/report.py, which also times PyTorch's
+# own schedulers when Debian's python3-torch is there, and says so when it is not (it installs
+# nothing itself).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-if ! dpkg-query -W -f='${Status}' libbenchmark-dev 2>/dev/null | grep -q "install ok installed"; then
-  echo "installing: libbenchmark-dev"
-  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libbenchmark-dev
-fi
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DTORCHLR_BUILD_BENCHMARKS=ON \
   -DTORCHLR_BUILD_TESTS=OFF -DTORCHLR_BUILD_EXAMPLES=OFF -DTORCHLR_BUILD_TOOLS=OFF
 cmake --build build-bench -j "$(nproc)" --target step_cost finder_overhead
