@@ -193,8 +193,7 @@ double CyclicLR::get_lr(std::size_t group) {
 }
 
 void CyclicLR::after_lrs_written() {
-  if (!momentum_) return;
-  for (std::size_t g = 0; g < next_momentums_.size(); ++g) set_group_momentum(g, next_momentums_[g]);
+  if (momentum_) set_group_momenta(next_momentums_);
 }
 
 void CyclicLR::serialize(StateArchive& archive) {
@@ -322,8 +321,7 @@ double OneCycleLR::get_lr(std::size_t group) {
 }
 
 void OneCycleLR::after_lrs_written() {
-  if (!momentum_) return;
-  for (std::size_t g = 0; g < next_momentums_.size(); ++g) set_group_momentum(g, next_momentums_[g]);
+  if (momentum_) set_group_momenta(next_momentums_);
 }
 
 void OneCycleLR::serialize(StateArchive& archive) {

@@ -103,9 +103,11 @@ class LRScheduler {
   /// Called by write_lrs once every lr is written (CyclicLR and OneCycleLR write momentum here).
   virtual void after_lrs_written() {}
 
-  /// Writes a group's momentum (or beta1) from within after_lrs_written; the optimizer must have
-  /// one (torchlr::momentum_access).
-  void set_group_momentum(std::size_t group, double momentum) { lr_access_.set_momentum(group, momentum); }
+  /// Writes every group's momentum (or beta1) from within after_lrs_written; the optimizer must
+  /// have one (torchlr::momentum_access).
+  void set_group_momenta(const std::vector<double>& momenta) {
+    for (std::size_t g = 0; g < momenta.size(); ++g) lr_access_.set_momentum(g, momenta[g]);
+  }
 
   /// Replaces `base_lrs()` (CyclicLR sets them to its base_lr after the initial step, as PyTorch).
   void set_base_lrs(std::vector<double> lrs) { base_lrs_ = std::move(lrs); }
