@@ -44,6 +44,20 @@ void optimizer_momenta_field(StateArchive& archive, torch::optim::Optimizer& opt
   write_momenta(optimizer, *access, momenta);
 }
 
+// The momentum part of CyclicLR's and OneCycleLR's checkpoints: the per-group bounds, then every
+// group's momentum as it is in the optimizer. Nothing when momentum is not cycled.
+void momenta_fields(StateArchive& archive, torch::optim::Optimizer& optimizer, const MomentumAccess* access,
+                    std::vector<double>& base_momentums, std::vector<double>& max_momentums,
+                    const char* scheduler) {
+  if (access == nullptr) return;
+  archive.field("base_momentums", base_momentums);
+  archive.field("max_momentums", max_momentums);
+  const std::size_t groups = optimizer.param_groups().size();
+  TORCH_CHECK_VALUE(base_momentums.size() == groups && max_momentums.size() == groups, scheduler,
+                    ": the checkpoint's momenta do not match the groups");
+  optimizer_momenta_field(archive, optimizer, access, scheduler);
+}
+
 bool is_builtin_mode(const std::string& mode) {
   return mode == "triangular" || mode == "triangular2" || mode == "exp_range";
 }
@@ -223,13 +237,7 @@ void CyclicLR::serialize(StateArchive& archive) {
     TORCH_CHECK_VALUE(total_size_ > 0 && step_ratio_ > 0 && step_ratio_ <= 1,
                       "CyclicLR: the checkpoint holds an invalid cycle geometry");
   }
-  if (momentum_) {
-    archive.field("base_momentums", base_momentums_);
-    archive.field("max_momentums", max_momentums_);
-    TORCH_CHECK_VALUE(base_momentums_.size() == num_groups() && max_momentums_.size() == num_groups(),
-                      "CyclicLR: the checkpoint's momenta do not match the groups");
-  }
-  optimizer_momenta_field(archive, optimizer(), momentum_, "CyclicLR");
+  momenta_fields(archive, optimizer(), momentum_, base_momentums_, max_momentums_, "CyclicLR");
 }
 
 // ---- OneCycleLR -----------------------------------------------------------------------------
@@ -349,13 +357,7 @@ void OneCycleLR::serialize(StateArchive& archive) {
                           min_lrs_.size() == num_groups(),
                       "OneCycleLR: the checkpoint's lr bounds do not match the groups");
   }
-  if (momentum_) {
-    archive.field("max_momentums", max_momentums_);
-    archive.field("base_momentums", base_momentums_);
-    TORCH_CHECK_VALUE(base_momentums_.size() == num_groups() && max_momentums_.size() == num_groups(),
-                      "OneCycleLR: the checkpoint's momenta do not match the groups");
-  }
-  optimizer_momenta_field(archive, optimizer(), momentum_, "OneCycleLR");
+  momenta_fields(archive, optimizer(), momentum_, base_momentums_, max_momentums_, "OneCycleLR");
 }
 
 }  // namespace torchlr

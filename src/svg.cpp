@@ -196,7 +196,6 @@ std::string render(const Chart& chart) {
     // Each series as polylines, broken where a point cannot be drawn.
     for (const auto& s : panel.series) {
       std::vector<std::string> runs(1);
-      std::size_t drawn = 0;
       for (std::size_t i = 0; i < std::min(s.x.size(), s.y.size()); ++i) {
         if (!usable(s.x[i], chart.log_x) || !usable(s.y[i], panel.log_y)) {
           ++skipped;
@@ -207,7 +206,6 @@ std::string render(const Chart& chart) {
         point.precision(6);
         point << px(s.x[i]) << ',' << py(s.y[i]) << ' ';
         runs.back() += point.str();
-        ++drawn;
       }
       for (const auto& run : runs) {
         if (run.empty()) continue;
@@ -221,7 +219,6 @@ std::string render(const Chart& chart) {
               << "\" stroke-opacity=\"" << s.opacity << "\" stroke-linejoin=\"round\" points=\"" << run << "\"/>\n";
         }
       }
-      (void)drawn;
     }
     for (const auto& m : panel.markers) {
       if (!usable(m.x, chart.log_x) || !usable(m.y, panel.log_y)) continue;

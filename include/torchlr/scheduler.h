@@ -122,7 +122,6 @@ class LRScheduler {
   bool is_initial() const noexcept { return is_initial_; }
   int64_t step_count() const noexcept { return step_count_; }
   void set_last_epoch(int64_t epoch) noexcept { last_epoch_ = epoch; }
-  void set_step_count(int64_t count) noexcept { step_count_ = count; }
 
   /// For composites, which have no initial step of their own (as in PyTorch).
   void mark_constructed() noexcept { initialized_ = true; }
