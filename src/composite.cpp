@@ -120,6 +120,14 @@ void SequentialLR::update_lr(std::optional<double> epoch) {
   set_last_lr(schedulers_[0]->get_last_lr());
 }
 
+void SequentialLR::mark_extra() {
+  for (auto& child : schedulers_) mark_step_of(*child);
+}
+
+void SequentialLR::roll_back_extra() {
+  for (auto& child : schedulers_) roll_back_step_of(*child);
+}
+
 void SequentialLR::undo_initial_step() {
   for (auto& child : schedulers_) undo_initial_step_of(*child);
 }
@@ -151,9 +159,37 @@ ChainedScheduler::ChainedScheduler(torch::optim::Optimizer& optimizer, Scheduler
 }
 
 void ChainedScheduler::step() {
-  for (auto& child : schedulers_) child->step();
+  step_children(std::nullopt);
   set_last_epoch(last_epoch() + 1);
   record_last_lr_from_optimizer();
+}
+
+// All or nothing: when a child refuses to step (an lr that would overflow, a OneCycleLR past its
+// end), the children that already stepped are put back, and so is every group's lr and momentum.
+void ChainedScheduler::step_children(std::optional<double> epoch) {
+  remember_optimizer_values();
+  for (auto& child : schedulers_) mark_step_of(*child);
+  try {
+    for (auto& child : schedulers_) {
+      if (epoch) {
+        update_lr_of(*child, epoch);
+      } else {
+        child->step();
+      }
+    }
+  } catch (...) {
+    for (auto& child : schedulers_) roll_back_step_of(*child);
+    restore_optimizer_values();
+    throw;
+  }
+}
+
+void ChainedScheduler::mark_extra() {
+  for (auto& child : schedulers_) mark_step_of(*child);
+}
+
+void ChainedScheduler::roll_back_extra() {
+  for (auto& child : schedulers_) roll_back_step_of(*child);
 }
 
 void ChainedScheduler::step(double) {
@@ -171,7 +207,7 @@ void ChainedScheduler::update_lr(std::optional<double> epoch) {
     step();
     return;
   }
-  for (auto& child : schedulers_) update_lr_of(*child, epoch);
+  step_children(epoch);
   set_last_epoch(static_cast<int64_t>(*epoch));
   record_last_lr_from_optimizer();
 }

@@ -64,7 +64,7 @@ bool is_builtin_mode(const std::string& mode) {
 
 // Everything CyclicLR refuses, checked before any group is touched; then, as PyTorch does before
 // its base class runs, every group's lr becomes base_lr and its momentum max_momentum.
-torch::optim::Optimizer& prepare_cyclic(torch::optim::Optimizer& optimizer, const CyclicLROptions& o) {
+detail::OptimizerValues prepare_cyclic(torch::optim::Optimizer& optimizer, const CyclicLROptions& o) {
   const std::size_t n = optimizer.param_groups().size();
   const auto base_lrs = o.base_lr().expand("base_lr", n);
   const auto max_lrs = o.max_lr().expand("max_lr", n);
@@ -88,10 +88,11 @@ torch::optim::Optimizer& prepare_cyclic(torch::optim::Optimizer& optimizer, cons
     max_momentums = o.max_momentum().expand("max_momentum", n);
     check_all_finite("CyclicLR", "max_momentum", max_momentums);
   }
+  auto before = detail::read_optimizer_values(optimizer);
   auto& groups = optimizer.param_groups();
   for (std::size_t g = 0; g < n; ++g) groups[g].options().set_lr(base_lrs[g]);
   if (access) write_momenta(optimizer, *access, max_momentums);
-  return optimizer;
+  return before;
 }
 
 int64_t checked_total_steps(const OneCycleLROptions& o) {
@@ -111,7 +112,7 @@ int64_t checked_total_steps(const OneCycleLROptions& o) {
 }
 
 // As for CyclicLR, plus OneCycleLR's assignment of each group's initial_lr.
-torch::optim::Optimizer& prepare_one_cycle(torch::optim::Optimizer& optimizer, const OneCycleLROptions& o) {
+detail::OptimizerValues prepare_one_cycle(torch::optim::Optimizer& optimizer, const OneCycleLROptions& o) {
   const std::size_t n = optimizer.param_groups().size();
   const int64_t total_steps = checked_total_steps(o);
   TORCH_CHECK_VALUE(o.pct_start() >= 0 && o.pct_start() <= 1,
@@ -135,11 +136,12 @@ torch::optim::Optimizer& prepare_one_cycle(torch::optim::Optimizer& optimizer, c
     check_all_finite("OneCycleLR", "max_momentum", max_momentums);
     check_all_finite("OneCycleLR", "base_momentum", o.base_momentum().expand("base_momentum", n));
   }
+  auto before = detail::read_optimizer_values(optimizer);
   for (std::size_t g = 0; g < n; ++g) {
     detail::assign_initial_lr(optimizer, g, max_lrs[g] / o.div_factor());
   }
   if (access) write_momenta(optimizer, *access, max_momentums);
-  return optimizer;
+  return before;
 }
 
 }  // namespace
@@ -156,7 +158,7 @@ CyclicLR::Mode mode_of(const CyclicLROptions& o) {
 }  // namespace
 
 CyclicLR::CyclicLR(torch::optim::Optimizer& optimizer, const CyclicLROptions& options)
-    : LRScheduler(prepare_cyclic(optimizer, options)), options_(options) {
+    : LRScheduler(optimizer, prepare_cyclic(optimizer, options)), options_(options) {
   const std::size_t n = num_groups();
   max_lrs_ = options_.max_lr().expand("max_lr", n);
   const double up = static_cast<double>(options_.step_size_up());
@@ -243,7 +245,7 @@ void CyclicLR::serialize(StateArchive& archive) {
 // ---- OneCycleLR -----------------------------------------------------------------------------
 
 OneCycleLR::OneCycleLR(torch::optim::Optimizer& optimizer, const OneCycleLROptions& options)
-    : LRScheduler(prepare_one_cycle(optimizer, options)),
+    : LRScheduler(optimizer, prepare_one_cycle(optimizer, options)),
       options_(options),
       total_steps_(checked_total_steps(options)) {
   const std::size_t n = num_groups();
@@ -324,7 +326,11 @@ void OneCycleLR::prepare_lrs(bool) {
 }
 
 double OneCycleLR::get_lr(std::size_t group) {
-  if (momentum_) next_momentums_[group] = anneal((*start_momentums_)[group], (*end_momentums_)[group]);
+  if (momentum_) {
+    next_momentums_[group] = anneal((*start_momentums_)[group], (*end_momentums_)[group]);
+    TORCH_CHECK_VALUE(std::isfinite(next_momentums_[group]), "OneCycleLR: the momentum of param group ",
+                      group, " would become ", next_momentums_[group], "; the optimizer was left unchanged");
+  }
   return anneal((*start_lrs_)[group], (*end_lrs_)[group]);
 }
 

@@ -33,6 +33,23 @@ inline void check_finite(const char* scheduler, const char* argument, double val
                     " must be a finite number, but got ", value);
 }
 
+/// The largest integer a double holds exactly (2^53): epochs and counters beyond it are refused,
+/// so that counting on from them can neither overflow nor lose steps.
+constexpr int64_t kMaxExactInteger = int64_t{1} << 53;
+
+/// Whether a counter read from a checkpoint is in [lowest, 2^53].
+inline bool is_valid_count(int64_t value, int64_t lowest = 0) {
+  return value >= lowest && value <= kMaxExactInteger;
+}
+
+/// Refuses a checkpoint whose list `what` holds a NaN or an infinity.
+template <typename Values>
+void check_all_finite_in_checkpoint(const std::string& owner, const char* what, const Values& values) {
+  for (double v : values) {
+    TORCH_CHECK_VALUE(std::isfinite(v), owner, ": the checkpoint's ", what, " holds a non-finite value ", v);
+  }
+}
+
 /// Whether `optimizer.step()` leaves per-parameter state behind, so that an empty state before
 /// the first scheduler step means the optimizer was never stepped.
 bool optimizer_creates_state_on_step(const torch::optim::Optimizer& optimizer);

@@ -137,6 +137,12 @@ void ReduceLROnPlateau::checkpoint(StateArchive& archive) {
                           last_lr_.size() == static_cast<std::size_t>(groups),
                       name(), ": the checkpoint's min_lrs/last_lr do not have one value per group");
     TORCH_CHECK_VALUE(!std::isnan(best_), name(), ": the checkpoint holds a NaN best");
+    detail::check_all_finite_in_checkpoint(name(), "min_lrs", min_lrs_);
+    detail::check_all_finite_in_checkpoint(name(), "last_lr", last_lr_);
+    TORCH_CHECK_VALUE(detail::is_valid_count(last_epoch_, -detail::kMaxExactInteger) &&
+                          detail::is_valid_count(num_bad_epochs_) && cooldown_counter_ >= 0,
+                      name(), ": the checkpoint holds an invalid counter (last_epoch ", last_epoch_,
+                      ", num_bad_epochs ", num_bad_epochs_, ", cooldown_counter ", cooldown_counter_, ")");
   }
   detail::optimizer_lrs_field(archive, *optimizer_, name());
 }

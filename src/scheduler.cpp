@@ -1,6 +1,7 @@
 #include <torchlr/scheduler.h>
 
 #include <cmath>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <utility>
@@ -57,6 +58,17 @@ constexpr int64_t kFormatVersion = 1;
 }  // namespace
 
 namespace detail {
+OptimizerValues read_optimizer_values(const torch::optim::Optimizer& optimizer) {
+  OptimizerValues values;
+  for (const auto& group : optimizer.param_groups()) {
+    const auto& options = group.options();
+    const MomentumAccess* access = momentum_access(options);
+    values.lrs.push_back(options.get_lr());
+    values.momenta.push_back(access ? access->get(options) : std::numeric_limits<double>::quiet_NaN());
+  }
+  return values;
+}
+
 void assign_initial_lr(const torch::optim::Optimizer& optimizer, std::size_t group, double lr) {
   InitialLrRegistry::instance().assign(&optimizer, group, lr);
 }
@@ -73,6 +85,13 @@ LRScheduler::LRScheduler(torch::optim::Optimizer& optimizer) : optimizer_(&optim
   next_lrs_.assign(groups.size(), 0.0);
 }
 
+LRScheduler::LRScheduler(torch::optim::Optimizer& optimizer, detail::OptimizerValues before)
+    : LRScheduler(optimizer) {
+  remembered_lrs_ = std::move(before.lrs);
+  remembered_momenta_ = std::move(before.momenta);
+  restore_if_initial_step_fails_ = true;
+}
+
 LRScheduler::~LRScheduler() {
   for (std::size_t i = 0; i < base_lrs_.size(); ++i) {
     InitialLrRegistry::instance().release(optimizer_, i);
@@ -86,9 +105,11 @@ void LRScheduler::initial_step() {
     step();
   } catch (...) {
     is_initial_ = false;
+    if (restore_if_initial_step_fails_) restore_optimizer_values();
     throw;
   }
   is_initial_ = false;
+  restore_if_initial_step_fails_ = false;
   initialized_ = true;
 }
 
@@ -108,6 +129,8 @@ void LRScheduler::step() {
 void LRScheduler::step(double epoch) {
   TORCH_CHECK_VALUE(std::isfinite(epoch) && epoch == std::floor(epoch), name(),
                     ".step(epoch): epoch must be an integer, but got ", epoch);
+  TORCH_CHECK_VALUE(std::abs(epoch) <= static_cast<double>(detail::kMaxExactInteger), name(),
+                    ".step(epoch): epoch must be within ±2^53, but got ", epoch);
   TORCH_CHECK(initialized_, name(), ": initial_step() was never called");
   if (step_count_ == 1) warn_if_optimizer_not_stepped();
   ++step_count_;
@@ -148,6 +171,41 @@ void LRScheduler::write_lrs(bool closed_form) {
     last_lr_[g] = next_lrs_[g];
   }
   after_lrs_written();
+}
+
+void LRScheduler::mark_step() {
+  marked_last_epoch_ = last_epoch_;
+  marked_step_count_ = step_count_;
+  marked_last_lr_ = last_lr_;
+  mark_extra();
+}
+
+void LRScheduler::roll_back_step() {
+  last_epoch_ = marked_last_epoch_;
+  step_count_ = marked_step_count_;
+  last_lr_ = marked_last_lr_;
+  roll_back_extra();
+}
+
+void LRScheduler::remember_optimizer_values() {
+  check_group_count();
+  lr_access_.sync(optimizer_->param_groups());
+  const std::size_t n = num_groups();
+  remembered_lrs_.resize(n);
+  remembered_momenta_.resize(n);
+  for (std::size_t g = 0; g < n; ++g) {
+    remembered_lrs_[g] = lr_access_.get(g);
+    remembered_momenta_[g] = lr_access_.has_momentum(g) ? lr_access_.get_momentum(g)
+                                                        : std::numeric_limits<double>::quiet_NaN();
+  }
+}
+
+void LRScheduler::restore_optimizer_values() {
+  lr_access_.sync(optimizer_->param_groups());
+  for (std::size_t g = 0; g < remembered_lrs_.size(); ++g) {
+    lr_access_.set(g, remembered_lrs_[g]);
+    if (lr_access_.has_momentum(g)) lr_access_.set_momentum(g, remembered_momenta_[g]);
+  }
 }
 
 void LRScheduler::record_last_lr_from_optimizer() {
@@ -203,6 +261,14 @@ void LRScheduler::serialize_all(StateArchive& archive) {
   archive.field("last_lr", last_lr_);
   TORCH_CHECK_VALUE(base_lrs_.size() == num_groups() && last_lr_.size() == num_groups(), name(),
                     ": the checkpoint's base_lrs/last_lr do not have one value per param group");
+  if (archive.loading()) {
+    TORCH_CHECK_VALUE(detail::is_valid_count(last_epoch_, -detail::kMaxExactInteger), name(),
+                      ": the checkpoint holds an invalid last_epoch ", last_epoch_);
+    TORCH_CHECK_VALUE(detail::is_valid_count(step_count_), name(),
+                      ": the checkpoint holds an invalid step count ", step_count_);
+    detail::check_all_finite_in_checkpoint(name(), "base_lrs", base_lrs_);
+    detail::check_all_finite_in_checkpoint(name(), "last_lr", last_lr_);
+  }
   serialize(archive);
 }
 

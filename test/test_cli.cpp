@@ -71,6 +71,13 @@ TEST(Cli, FractionalEpochsForWarmRestarts) {
   EXPECT_EQ(r.out, "step,group,lr,momentum\n0,0,0.1,0.9\n1,0,0.1,0.9\n2,0,0.1,0.9\n");
 }
 
+// A ChainedScheduler inside a ChainedScheduler ... `depth` times, around a StepLR.
+std::string nested_chains(int depth) {
+  std::string config = R"({"name": "StepLR", "step_size": 2})";
+  for (int i = 0; i < depth; ++i) config = R"({"name": "ChainedScheduler", "schedulers": [)" + config + "]}";
+  return config;
+}
+
 TEST(Cli, ErrorsAreOneLineAndNonZero) {
   const std::vector<std::pair<std::string, std::string>> cases{
       {R"({"optimizer": {"name": "SGD", "lr": 0.1}, "scheduler": {"name": "StepLR", "step_size": 0}, "steps": 1})",
@@ -86,6 +93,10 @@ TEST(Cli, ErrorsAreOneLineAndNonZero) {
       {R"({"optimizer": {"name": "SGD"}, "scheduler": {"name": "StepLR", "step_size": 2}})",
        "missing required key 'steps'"},
       {R"({"optimizer": )", "not valid JSON"},
+      {R"({"optimizer": {"name": "SGD"}, "scheduler": {"name": "StepLR", "step_size": 2}, "steps": 9223372036854775807})",
+       "config.steps must be an integer in [0, 10000000]"},
+      {R"({"optimizer": {"name": "SGD"}, "scheduler": )" + nested_chains(40) + R"(, "steps": 1})",
+       "nested deeper than 32 levels"},
   };
   for (const auto& [config, fragment] : cases) {
     std::string err;

@@ -217,8 +217,10 @@ std::unique_ptr<torch::optim::Optimizer> build_optimizer(Object& o, Options defa
   return std::make_unique<Optimizer>(std::move(groups), defaults);
 }
 
-std::unique_ptr<torch::optim::Optimizer> build_optimizer(const json& config,
-                                                         std::vector<torch::Tensor>& params) {
+}  // namespace
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const json& config,
+                                                        std::vector<torch::Tensor>& params) {
   Object o(config, "optimizer");
   const std::string name = o.string("name");
   // Defaults are current PyTorch's.
@@ -241,6 +243,8 @@ std::unique_ptr<torch::optim::Optimizer> build_optimizer(const json& config,
                     "' (expected SGD, Adam, AdamW, RMSprop or Adagrad)");
 }
 
+namespace {
+
 std::optional<double> momentum_of(const torch::optim::OptimizerOptions& options) {
   const MomentumAccess* access = momentum_access(options);
   if (access == nullptr) return std::nullopt;
@@ -249,8 +253,12 @@ std::optional<double> momentum_of(const torch::optim::OptimizerOptions& options)
 
 // ---- scheduler ------------------------------------------------------------------------------
 
+// Composites nest; deeper than this is surely a mistake, and would only exhaust the stack.
+constexpr int kMaxNesting = 32;
+
 std::shared_ptr<LRScheduler> build_scheduler(const json& config, const std::string& path,
-                                             torch::optim::Optimizer& optimizer) {
+                                             torch::optim::Optimizer& optimizer, int depth = 0) {
+  TORCH_CHECK_VALUE(depth <= kMaxNesting, path, ": schedulers nested deeper than ", kMaxNesting, " levels");
   Object o(config, path);
   const std::string name = o.string("name");
   std::shared_ptr<LRScheduler> scheduler;
@@ -318,7 +326,7 @@ std::shared_ptr<LRScheduler> build_scheduler(const json& config, const std::stri
     SchedulerList children;
     for (std::size_t i = 0; i < list.size(); ++i) {
       children.push_back(
-          build_scheduler(list[i], path + ".schedulers[" + std::to_string(i) + "]", optimizer));
+          build_scheduler(list[i], path + ".schedulers[" + std::to_string(i) + "]", optimizer, depth + 1));
     }
     if (name == "SequentialLR") {
       scheduler = std::make_shared<SequentialLR>(
@@ -339,7 +347,13 @@ std::shared_ptr<LRScheduler> build_scheduler(const json& config, const std::stri
   return scheduler;
 }
 
-std::unique_ptr<ReduceLROnPlateau> build_plateau(const json& config, torch::optim::Optimizer& optimizer) {
+}  // namespace
+
+std::shared_ptr<LRScheduler> make_scheduler(const json& config, torch::optim::Optimizer& optimizer) {
+  return build_scheduler(config, "scheduler", optimizer);
+}
+
+std::unique_ptr<ReduceLROnPlateau> make_plateau(const json& config, torch::optim::Optimizer& optimizer) {
   Object o(config, "scheduler");
   o.string("name");
   auto plateau = std::make_unique<ReduceLROnPlateau>(
@@ -356,14 +370,16 @@ std::unique_ptr<ReduceLROnPlateau> build_plateau(const json& config, torch::opti
   return plateau;
 }
 
-}  // namespace
+// A trace keeps every row in memory; beyond this it would be a typo, not a schedule.
+constexpr int64_t kMaxSteps = 10'000'000;
 
 TraceRun::TraceRun(const json& config) {
   Object top(config, "config");
-  optimizer_ = build_optimizer(top.raw("optimizer"), params_);
+  optimizer_ = make_optimizer(top.raw("optimizer"), params_);
   const json& scheduler = top.raw("scheduler");
   steps_ = top.integer("steps");
-  TORCH_CHECK_VALUE(steps_ >= 0, "config.steps must be a non-negative integer, but got ", steps_);
+  TORCH_CHECK_VALUE(steps_ >= 0 && steps_ <= kMaxSteps, "config.steps must be an integer in [0, ", kMaxSteps,
+                    "], but got ", steps_);
   if (top.has("epochs")) {
     TORCH_CHECK_VALUE(scheduler.is_object() && scheduler.value("name", "") ==
                                                    "CosineAnnealingWarmRestarts",
@@ -398,9 +414,9 @@ TraceRun::TraceRun(const json& config) {
   }
   top.finish();
   if (plateau) {
-    plateau_ = build_plateau(scheduler, *optimizer_);
+    plateau_ = make_plateau(scheduler, *optimizer_);
   } else {
-    scheduler_ = build_scheduler(scheduler, "scheduler", *optimizer_);
+    scheduler_ = make_scheduler(scheduler, *optimizer_);
   }
 }
 

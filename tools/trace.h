@@ -27,6 +27,20 @@ struct Row {
   std::optional<double> momentum;  // empty for optimizers without one (Adagrad)
 };
 
+/// The optimizer an `optimizer` config object describes; each group gets its own one-element
+/// double tensor, appended to `params`. Throws c10::ValueError naming the key at fault.
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const nlohmann::json& config,
+                                                        std::vector<torch::Tensor>& params);
+
+/// The scheduler a `scheduler` config object describes (any but ReduceLROnPlateau), on
+/// `optimizer`.
+std::shared_ptr<LRScheduler> make_scheduler(const nlohmann::json& config,
+                                            torch::optim::Optimizer& optimizer);
+
+/// The ReduceLROnPlateau a `scheduler` config object describes.
+std::unique_ptr<ReduceLROnPlateau> make_plateau(const nlohmann::json& config,
+                                                torch::optim::Optimizer& optimizer);
+
 /// An optimizer and scheduler built from a config; invalid configs throw c10::ValueError naming
 /// the key or value at fault.
 class TraceRun {

@@ -43,6 +43,8 @@ class SequentialLR final : public LRScheduler {
   void update_lr(std::optional<double> epoch) override;
   void undo_initial_step() override;
   void serialize(StateArchive& archive) override;
+  void mark_extra() override;
+  void roll_back_extra() override;
 
  private:
   SchedulerList schedulers_;
@@ -68,8 +70,12 @@ class ChainedScheduler final : public LRScheduler {
   void update_lr(std::optional<double> epoch) override;
   void undo_initial_step() override;
   void serialize(StateArchive& archive) override;
+  void mark_extra() override;
+  void roll_back_extra() override;
 
  private:
+  void step_children(std::optional<double> epoch);
+
   SchedulerList schedulers_;
 };
 

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <string>
+#include <tuple>
+#include <utility>
 
 #include <torch/arg.h>
 
@@ -67,6 +69,8 @@ class CosineAnnealingWarmRestarts final : public LRScheduler {
   void prepare_lrs(bool closed_form) override;
   double get_lr(std::size_t group) override;
   void serialize(StateArchive& archive) override;
+  void mark_extra() override { marked_ = {T_i_, T_cur_}; }
+  void roll_back_extra() override { std::tie(T_i_, T_cur_) = marked_; }
 
  private:
   void advance(std::optional<double> epoch);
@@ -74,6 +78,7 @@ class CosineAnnealingWarmRestarts final : public LRScheduler {
   CosineAnnealingWarmRestartsOptions options_;
   double T_i_;
   double T_cur_ = -1.0;
+  std::pair<double, double> marked_{0.0, 0.0};  // T_i and T_cur at mark_step
   double term_ = 0.0;  // 1 + cos(π·T_cur/T_i), this step's
 };
 

@@ -43,6 +43,16 @@ class LrAccess {
   }
 
   /// Writes the group's momentum (or Adam's beta1); the group must have one.
+  bool has_momentum(std::size_t group) const {
+    const Slot& s = slots_[group];
+    return s.momentum != nullptr || s.momentum_access != nullptr;
+  }
+
+  double get_momentum(std::size_t group) const {
+    const Slot& s = slots_[group];
+    return s.momentum ? *s.momentum : s.momentum_access->get(*s.options);
+  }
+
   void set_momentum(std::size_t group, double momentum) const {
     const Slot& s = slots_[group];
     if (s.momentum) {

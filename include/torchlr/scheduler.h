@@ -16,6 +16,16 @@
 
 namespace torchlr {
 
+namespace detail {
+/// Every group's lr and momentum (NaN for a group without one), as read before a scheduler
+/// that writes the optimizer ahead of its base class (CyclicLR, OneCycleLR) does so.
+struct OptimizerValues {
+  std::vector<double> lrs;
+  std::vector<double> momenta;
+};
+OptimizerValues read_optimizer_values(const torch::optim::Optimizer& optimizer);
+}  // namespace detail
+
 /// Base class of every epoch/step scheduler, following current PyTorch's `LRScheduler`:
 ///
 /// - Construction performs the initial step: right after it, each group's lr is the schedule's
@@ -69,6 +79,10 @@ class LRScheduler {
 
  protected:
   explicit LRScheduler(torch::optim::Optimizer& optimizer);
+
+  /// For a scheduler that wrote the optimizer before its base was built: `before` is written
+  /// back if the initial step fails, so a refused construction leaves the optimizer as it was.
+  LRScheduler(torch::optim::Optimizer& optimizer, detail::OptimizerValues before);
 
   /// PyTorch's `_initial_step`: the step that construction performs. Call it last in the
   /// constructor of a concrete scheduler.
@@ -129,12 +143,27 @@ class LRScheduler {
   /// Checks that the optimizer still has the groups the scheduler was built for.
   void check_group_count() const;
 
+  // A step taken all or nothing across several schedulers (ChainedScheduler): what a step can
+  // change is marked before it and put back if a later scheduler refuses to step. mark_step and
+  // roll_back_step cover the base fields; a scheduler with more state that a step changes, or
+  // with children, extends them through mark_extra and roll_back_extra.
+  void mark_step();
+  void roll_back_step();
+  virtual void mark_extra() {}
+  virtual void roll_back_extra() {}
+
+  /// Copies every group's lr and momentum aside / writes them back (a composite's failed step).
+  void remember_optimizer_values();
+  void restore_optimizer_values();
+
   // What composites need to do to their children (C++ only grants protected access through
   // the derived type, so these go through the base).
   static void initial_step_of(LRScheduler& child) { child.initial_step(); }
   static void update_lr_of(LRScheduler& child, std::optional<double> epoch) { child.update_lr(epoch); }
   static void undo_initial_step_of(LRScheduler& child) { child.undo_initial_step(); }
   static void serialize_whole(LRScheduler& child, StateArchive& archive) { child.serialize_all(archive); }
+  static void mark_step_of(LRScheduler& child) { child.mark_step(); }
+  static void roll_back_step_of(LRScheduler& child) { child.roll_back_step(); }
 
  private:
   void serialize_all(StateArchive& archive);
@@ -146,10 +175,17 @@ class LRScheduler {
   std::vector<double> last_lr_;
   std::vector<double> next_lrs_;  // scratch for write_lrs, sized once: step() does not allocate
   mutable detail::LrAccess lr_access_;  // a cache: reading through it is logically const
+  // mark_step's copy, and remember_optimizer_values'; sized once, so marking does not allocate.
+  int64_t marked_last_epoch_ = -1;
+  int64_t marked_step_count_ = 0;
+  std::vector<double> marked_last_lr_;
+  std::vector<double> remembered_lrs_;
+  std::vector<double> remembered_momenta_;  // NaN for a group without momentum
   int64_t last_epoch_ = -1;
   int64_t step_count_ = 0;
   bool is_initial_ = false;
   bool initialized_ = false;
+  bool restore_if_initial_step_fails_ = false;
 };
 
 /// `torch::save(scheduler, path)` and `torch::load(scheduler, path)` work through these.

@@ -1,0 +1,234 @@
+#pragma once
+
+// Random valid optimizer and scheduler configs in the `torchlr trace` format
+// (docs/trace-format.md), for the property tests. Every config it returns must be accepted:
+// a constructor that refuses one is a bug in torchlr or here, and the tests say which config.
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace torchlr::testing {
+
+class ConfigGenerator {
+ public:
+  using json = nlohmann::json;
+
+  explicit ConfigGenerator(uint64_t seed) : rng_(seed) {}
+
+  /// Every scheduler a config can build except ReduceLROnPlateau and the composites.
+  static const std::vector<std::string>& leaf_names() {
+    static const std::vector<std::string> names{
+        "StepLR",     "MultiStepLR",       "ConstantLR",   "LinearLR",
+        "ExponentialLR", "PolynomialLR",   "CosineAnnealingLR", "CosineAnnealingWarmRestarts",
+        "CyclicLR",   "OneCycleLR"};
+    return names;
+  }
+
+  int64_t integer(int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng_); }
+  double uniform(double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(rng_); }
+  double log_uniform(double lo, double hi) { return std::exp(uniform(std::log(lo), std::log(hi))); }
+  bool chance(double p) { return std::bernoulli_distribution(p)(rng_); }
+  template <typename T>
+  const T& pick(const std::vector<T>& values) {
+    return values[static_cast<std::size_t>(integer(0, static_cast<int64_t>(values.size()) - 1))];
+  }
+
+  /// A value in [0, 1] that is 0 or 1 now and then.
+  double fraction() {
+    if (chance(0.1)) return chance(0.5) ? 0.0 : 1.0;
+    return uniform(0.0, 1.0);
+  }
+
+  /// Mostly a decay in (0, 1]; sometimes growth, sometimes growth that overflows within a few
+  /// dozen steps, sometimes zero or a sign flip (PyTorch accepts any gamma).
+  double gamma() {
+    const double r = uniform(0.0, 1.0);
+    if (r < 0.75) return uniform(0.05, 1.0);
+    if (r < 0.87) return uniform(1.0, 2.0);
+    if (r < 0.95) return log_uniform(1e3, 1e40);
+    return chance(0.5) ? 0.0 : -uniform(0.1, 1.0);
+  }
+
+  double lr() {
+    if (chance(0.05)) return 0.0;
+    if (chance(0.03)) return log_uniform(1e250, 1e300);  // near the top of the range
+    return log_uniform(1e-6, 10.0);
+  }
+
+  /// A number, or one number per group (PyTorch's "float or list").
+  template <typename Make>
+  json per_group(std::size_t groups, Make make) {
+    if (chance(0.5)) return make();
+    json list = json::array();
+    for (std::size_t g = 0; g < groups; ++g) list.push_back(make());
+    return list;
+  }
+
+  /// An optimizer with 1-4 groups; `name` empty picks one at random.
+  json optimizer(std::size_t groups, std::string name = "") {
+    if (name.empty()) name = pick(std::vector<std::string>{"SGD", "Adam", "AdamW", "RMSprop", "Adagrad"});
+    json o{{"name", name}, {"lr", lr()}};
+    auto momentum = [&](json& target) {
+      if (name == "SGD" || name == "RMSprop") target["momentum"] = chance(0.2) ? 0.0 : uniform(0.0, 0.99);
+      if (name == "Adam" || name == "AdamW") target["betas"] = {uniform(0.0, 0.99), uniform(0.9, 0.9999)};
+    };
+    momentum(o);
+    json list = json::array();
+    for (std::size_t g = 0; g < groups; ++g) {
+      json group{{"lr", lr()}};
+      if (chance(0.5)) momentum(group);
+      list.push_back(group);
+    }
+    o["param_groups"] = list;
+    return o;
+  }
+
+  /// A leaf scheduler; `steps` is lowered to what it allows (OneCycleLR's total_steps).
+  json leaf(const std::string& name, std::size_t groups, const std::string& optimizer, int64_t& steps) {
+    json s{{"name", name}};
+    if (name == "StepLR") {
+      s["step_size"] = integer(1, 20);
+      s["gamma"] = gamma();
+    } else if (name == "MultiStepLR") {
+      json milestones = json::array();
+      for (int64_t i = integer(0, 6); i > 0; --i) milestones.push_back(integer(-3, 60));
+      s["milestones"] = milestones;
+      s["gamma"] = gamma();
+    } else if (name == "ConstantLR") {
+      s["factor"] = chance(0.1) ? 1.0 : uniform(1e-3, 1.0);  // torchlr refuses 0 (PyTorch divides by it)
+      s["total_iters"] = integer(0, 30);
+    } else if (name == "LinearLR") {
+      s["start_factor"] = chance(0.05) ? log_uniform(1e-300, 1e-3) : std::max(uniform(0.0, 1.0), 1e-3);
+      s["end_factor"] = fraction();
+      s["total_iters"] = integer(0, 30);
+    } else if (name == "ExponentialLR") {
+      s["gamma"] = gamma();
+    } else if (name == "PolynomialLR") {
+      s["total_iters"] = integer(1, 30);
+      s["power"] = chance(0.1) ? 0.0 : uniform(0.0, 3.0);
+    } else if (name == "CosineAnnealingLR") {
+      s["T_max"] = integer(1, 30);
+      s["eta_min"] = chance(0.3) ? 0.0 : uniform(-0.01, 0.1);
+    } else if (name == "CosineAnnealingWarmRestarts") {
+      s["T_0"] = integer(1, 20);
+      s["T_mult"] = integer(1, 3);
+      s["eta_min"] = chance(0.3) ? 0.0 : uniform(0.0, 0.01);
+    } else if (name == "CyclicLR") {
+      s["base_lr"] = per_group(groups, [&] { return log_uniform(1e-5, 0.1); });
+      s["max_lr"] = per_group(groups, [&] { return log_uniform(1e-3, 5.0); });
+      s["step_size_up"] = integer(1, 20);
+      if (chance(0.5)) s["step_size_down"] = integer(0, 20);
+      s["mode"] = pick(std::vector<std::string>{"triangular", "triangular2", "exp_range"});
+      s["gamma"] = chance(0.1) ? gamma() : uniform(0.9, 1.0);
+      s["scale_mode"] = pick(std::vector<std::string>{"cycle", "iterations"});
+      add_momenta(s, groups, optimizer, 0.5, 0.99);
+    } else if (name == "OneCycleLR") {
+      s["max_lr"] = per_group(groups, [&] { return log_uniform(1e-4, 5.0); });
+      int64_t total;
+      if (chance(0.5)) {
+        total = integer(2, 60);
+        s["total_steps"] = total;
+      } else {
+        const int64_t per_epoch = integer(1, 10);
+        const int64_t epochs = integer(per_epoch == 1 ? 2 : 1, 6);
+        total = epochs * per_epoch;
+        s["epochs"] = epochs;
+        s["steps_per_epoch"] = per_epoch;
+      }
+      const bool three_phase = chance(0.3);
+      s["three_phase"] = three_phase;
+      s["pct_start"] = one_cycle_pct_start(total, three_phase);
+      s["anneal_strategy"] = chance(0.5) ? "cos" : "linear";
+      s["div_factor"] = chance(0.1) ? uniform(-10.0, -0.5) : log_uniform(0.5, 100.0);
+      s["final_div_factor"] = log_uniform(0.5, 1e5);
+      add_momenta(s, groups, optimizer, 0.5, 0.99);
+      steps = std::min(steps, total);
+    }
+    return s;
+  }
+
+  /// A SequentialLR or ChainedScheduler tree whose inner nodes are `depth` deep at most.
+  json composite(int depth, std::size_t groups, const std::string& optimizer, int64_t& steps) {
+    const bool sequential = chance(0.5);
+    json s{{"name", sequential ? "SequentialLR" : "ChainedScheduler"}};
+    json children = json::array();
+    const int64_t count = integer(1, 3);
+    for (int64_t i = 0; i < count; ++i) {
+      if (depth > 1 && chance(0.4)) {
+        children.push_back(composite(depth - 1, groups, optimizer, steps));
+      } else {
+        children.push_back(leaf(pick(leaf_names()), groups, optimizer, steps));
+      }
+    }
+    s["schedulers"] = children;
+    if (sequential) {
+      json milestones = json::array();
+      int64_t at = 0;
+      for (int64_t i = 1; i < count; ++i) milestones.push_back(at += integer(1, 15));
+      s["milestones"] = milestones;
+    }
+    return s;
+  }
+
+  json plateau(std::size_t groups) {
+    return json{{"name", "ReduceLROnPlateau"},
+                {"mode", chance(0.5) ? "min" : "max"},
+                {"factor", chance(0.1) ? 0.0 : uniform(0.0, 0.99)},
+                {"patience", integer(0, 5)},
+                {"threshold", chance(0.2) ? 0.0 : uniform(0.0, 0.1)},
+                {"threshold_mode", chance(0.5) ? "rel" : "abs"},
+                {"cooldown", integer(0, 3)},
+                {"min_lr", per_group(groups, [&] { return chance(0.5) ? 0.0 : log_uniform(1e-8, 1e-3); })},
+                {"eps", chance(0.2) ? 0.0 : log_uniform(1e-12, 1e-6)}};
+  }
+
+  /// A metric: a noisy walk, with NaN and ±Inf now and then.
+  double metric(double& level) {
+    const double r = uniform(0.0, 1.0);
+    if (r < 0.03) return std::nan("");
+    if (r < 0.05) return chance(0.5) ? INFINITY : -INFINITY;
+    level += uniform(-1.0, 1.0);
+    return level;
+  }
+
+  std::mt19937_64& rng() { return rng_; }
+
+ private:
+  void add_momenta(json& s, std::size_t groups, const std::string& optimizer, double lo, double hi) {
+    // Adagrad has no momentum: cycling it is refused, so such configs turn it off.
+    const bool cycle = optimizer != "Adagrad" && chance(0.8);
+    s["cycle_momentum"] = cycle;
+    if (!cycle) return;
+    const double base = uniform(lo, hi);
+    s["base_momentum"] = per_group(groups, [&] { return base; });
+    s["max_momentum"] = per_group(groups, [&] { return uniform(base, hi); });
+  }
+
+  // OneCycleLR refuses a phase of zero length; phase ends are pct·T - 1, (2·pct·T - 2), T - 1.
+  double one_cycle_pct_start(int64_t total, bool three_phase) {
+    const double t = static_cast<double>(total);
+    for (;;) {
+      const double pct = fraction();
+      const double first = pct * t - 1;
+      std::vector<double> ends{first};
+      if (three_phase) ends.push_back(2 * pct * t - 2);
+      ends.push_back(t - 1);
+      bool ok = true;
+      double start = 0.0;
+      for (double end : ends) {
+        ok = ok && end - start != 0;
+        start = end;
+      }
+      if (ok) return pct;
+    }
+  }
+
+  std::mt19937_64 rng_;
+};
+
+}  // namespace torchlr::testing
