@@ -6,9 +6,13 @@ function(torchlr_set_warnings target)
   endif()
 endfunction()
 
-# Sanitizers apply to our own targets only: LibTorch itself is not instrumented.
+# Sanitizers apply to our own targets only: LibTorch itself is not instrumented. The fuzz build
+# adds libFuzzer's coverage instrumentation to the same.
 function(torchlr_set_sanitizers target)
-  if(TORCHLR_SANITIZE)
+  if(TORCHLR_FUZZ)
+    target_compile_options(${target} PRIVATE -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
+    target_link_options(${target} PUBLIC -fsanitize=address,undefined)
+  elseif(TORCHLR_SANITIZE)
     target_compile_options(${target} PRIVATE -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
     target_link_options(${target} PUBLIC -fsanitize=address,undefined)
   endif()

@@ -2,7 +2,8 @@
 # Installs what building and testing torchlr needs on Debian 12, only when something is missing.
 set -euo pipefail
 
-packages=(g++ make cmake libtorch-dev nlohmann-json3-dev googletest libgtest-dev libbenchmark-dev librsvg2-bin)
+packages=(g++ make cmake libtorch-dev nlohmann-json3-dev googletest libgtest-dev libbenchmark-dev librsvg2-bin
+          clang libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

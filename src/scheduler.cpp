@@ -74,7 +74,8 @@ void assign_initial_lr(const torch::optim::Optimizer& optimizer, std::size_t gro
 }
 }  // namespace detail
 
-LRScheduler::LRScheduler(torch::optim::Optimizer& optimizer) : optimizer_(&optimizer) {
+LRScheduler::LRScheduler(torch::optim::Optimizer& optimizer)
+    : optimizer_(&optimizer), num_groups_(optimizer.param_groups().size()) {
   auto& groups = optimizer.param_groups();
   base_lrs_.reserve(groups.size());
   for (std::size_t i = 0; i < groups.size(); ++i) {
@@ -93,7 +94,7 @@ LRScheduler::LRScheduler(torch::optim::Optimizer& optimizer, detail::OptimizerVa
 }
 
 LRScheduler::~LRScheduler() {
-  for (std::size_t i = 0; i < base_lrs_.size(); ++i) {
+  for (std::size_t i = 0; i < num_groups_; ++i) {
     InitialLrRegistry::instance().release(optimizer_, i);
   }
 }
@@ -225,9 +226,9 @@ double LRScheduler::group_lr(std::size_t group) const {
 }
 
 void LRScheduler::check_group_count() const {
-  TORCH_CHECK_VALUE(optimizer_->param_groups().size() == base_lrs_.size(), name(),
+  TORCH_CHECK_VALUE(optimizer_->param_groups().size() == num_groups_, name(),
                     ": the optimizer has ", optimizer_->param_groups().size(),
-                    " param groups, but the scheduler was constructed for ", base_lrs_.size(),
+                    " param groups, but the scheduler was constructed for ", num_groups_,
                     "; construct a new scheduler after adding param groups");
 }
 

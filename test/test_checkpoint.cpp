@@ -1,7 +1,10 @@
 // Checkpoints: a scheduler built afresh and loaded continues exactly as the uninterrupted run,
 // for every scheduler at several points; bad checkpoints throw and change nothing.
 
+#include <unistd.h>
+
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <sstream>
 
@@ -267,6 +270,34 @@ TEST_F(BadCheckpoint, InvalidValuesInside) {
   ExpectUnchanged();
 }
 
+// Found by fuzz_checkpoint: the group count was the length of base_lrs, so a checkpoint whose
+// lists all had another length passed the check, or, when a later entry failed, the put-back
+// itself failed and left the scheduler unable to save. The count is now fixed at construction.
+TEST_F(BadCheckpoint, ListsOfAnotherLength) {
+  for (const bool later_entry_fails : {false, true}) {
+    torch::serialize::OutputArchive archive;
+    twin.save(archive);
+    std::ostringstream out;
+    archive.save_to(out);
+    torch::serialize::InputArchive in;
+    std::istringstream stream(out.str());
+    in.load_from(stream);
+    torch::serialize::OutputArchive edited;
+    for (const auto& key : in.keys()) {
+      c10::IValue value;
+      in.read(key, value);
+      if (key == "base_lrs" || key == "last_lr") value = c10::IValue(std::vector<double>{0.1, 0.2, 0.3});
+      if (later_entry_fails && key == "T_cur") continue;
+      edited.write(key, value);
+    }
+    std::ostringstream edited_out;
+    edited.save_to(edited_out);
+    EXPECT_VALUE_ERROR(load_string(target, edited_out.str()), "do not have one value per param group");
+    EXPECT_NO_THROW(save_to_string(target));
+  }
+  ExpectUnchanged();
+}
+
 TEST_F(BadCheckpoint, TruncatedFile) {
   const std::string bytes = save_to_string(twin);
   EXPECT_THROW(load_string(target, bytes.substr(0, bytes.size() / 2)), c10::Error);
@@ -283,6 +314,77 @@ TEST(Checkpoint, CompositeWithAnotherChildCountIsRefused) {
   torchlr::ChainedScheduler one({c});
   EXPECT_VALUE_ERROR(load_string(one, save_to_string(two)), "2 child schedulers", "has 1");
   EXPECT_EQ(one.last_epoch(), 0);
+}
+
+// Every scheduler against every other one's checkpoint, its own with another group count, and
+// its own cut short at many lengths: a clear error each time, and the scheduler and optimizer
+// (lrs and momenta) exactly as before, continuing like an untouched twin.
+TEST(CheckpointSafety, WrongTypeOtherGroupCountAndTruncatedFiles) {
+  const auto dir = std::filesystem::temp_directory_path() / ("torchlr_safety_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto schedulers = all_schedulers();
+  int refused = 0;
+  auto momenta_of = [](const torch::optim::Optimizer& o) {
+    std::vector<double> m;
+    for (const auto& g : o.param_groups()) m.push_back(static_cast<const torch::optim::SGDOptions&>(g.options()).momentum());
+    return m;
+  };
+  for (const auto& [name, make] : schedulers) {
+    SCOPED_TRACE(name);
+    SgdFixture f({0.1, 0.03});
+    auto target = make(*f.optimizer);
+    SgdFixture twin_f({0.1, 0.03});
+    auto twin = make(*twin_f.optimizer);
+    for (int i = 0; i < 4; ++i) {
+      f.optimizer_step();
+      target->step();
+      twin_f.optimizer_step();
+      twin->step();
+    }
+    const Observed before = observe(*target);
+    const auto momenta = momenta_of(*f.optimizer);
+    auto expect_refused = [&](const std::string& bytes, const std::string& fragment, bool value_error) {
+      try {
+        load_string(*target, bytes);
+        ADD_FAILURE() << "accepted: " << fragment;
+      } catch (const c10::ValueError& e) {
+        EXPECT_TRUE(value_error) << e.what_without_backtrace();
+        EXPECT_NE(std::string(e.what_without_backtrace()).find(fragment), std::string::npos) << e.what_without_backtrace();
+      } catch (const c10::Error& e) {
+        EXPECT_FALSE(value_error) << e.what_without_backtrace();  // LibTorch's reader refused the bytes
+      }
+      EXPECT_TRUE(observe(*target) == before);
+      EXPECT_EQ(momenta_of(*f.optimizer), momenta);
+      ++refused;
+    };
+    for (const auto& [other_name, make_other] : schedulers) {
+      if (other_name == name) continue;
+      SgdFixture g({0.5, 0.7});
+      auto other = make_other(*g.optimizer);
+      expect_refused(save_to_string(*other), "cannot load a checkpoint of a " + other_name + " into a " + name, true);
+    }
+    SgdFixture three({0.1, 0.03, 0.2});
+    expect_refused(save_to_string(*make(*three.optimizer)), "saved for 3 param groups", true);
+    // The file as torch::save writes it, cut at ~40 lengths from empty to one byte short.
+    const auto path = (dir / "scheduler.pt").string();
+    torch::save(*twin, path);
+    std::ifstream in(path, std::ios::binary);
+    const std::string whole((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (std::size_t cut = 0; cut < whole.size(); cut += std::max<std::size_t>(1, whole.size() / 40)) {
+      std::ofstream(path, std::ios::binary | std::ios::trunc).write(whole.data(), static_cast<std::streamsize>(cut));
+      try {
+        torch::load(*target, path);
+        ADD_FAILURE() << "a file cut at " << cut << " of " << whole.size() << " bytes was accepted";
+      } catch (const c10::Error&) {
+      }
+      EXPECT_TRUE(observe(*target) == before) << "cut at " << cut;
+      EXPECT_EQ(momenta_of(*f.optimizer), momenta);
+      ++refused;
+    }
+    ExpectSameContinuation(f, *target, twin_f, *twin, 10);
+  }
+  std::filesystem::remove_all(dir);
+  std::cout << "[ checkpoint ] " << refused << " bad checkpoints refused with nothing changed\n";
 }
 
 }  // namespace

@@ -95,6 +95,21 @@ TEST(Cli, ErrorsAreOneLineAndNonZero) {
       {R"({"optimizer": )", "not valid JSON"},
       {R"({"optimizer": {"name": "SGD"}, "scheduler": {"name": "StepLR", "step_size": 2}, "steps": 9223372036854775807})",
        "config.steps must be an integer in [0, 10000000]"},
+      // Found by fuzz_trace_config: LibTorch's Adam refused beta 9.999 with its own c10::Error at
+      // the first optimizer.step(); the reader now refuses what PyTorch's optimizers refuse.
+      {R"({"optimizer": {"name": "Adam", "betas": [0.8, 9.999]}, "scheduler": {"name": "StepLR", "step_size": 2}, "steps": 1})",
+       "optimizer.betas[1] must be in [0, 1), but got 9.999"},
+      {R"({"optimizer": {"name": "SGD", "param_groups": [{"momentum": -0.5}]}, "scheduler": {"name": "StepLR", "step_size": 2}, "steps": 1})",
+       "optimizer.param_groups[0].momentum must be non-negative"},
+      {R"({"optimizer": {"name": "SGD", "nesterov": true}, "scheduler": {"name": "StepLR", "step_size": 2}, "steps": 1})",
+       "Nesterov momentum requires a momentum and zero dampening"},
+      // Found by fuzz_trace_config: a non-string name threw nlohmann's type_error, not a ValueError.
+      {R"({"optimizer": {"name": "SGD"}, "scheduler": {"name": 1}, "metrics": [1.0], "steps": 1})",
+       "config.metrics is only accepted for ReduceLROnPlateau"},
+      {R"({"optimizer": {"name": "SGD"}, "scheduler": {"name": 1}, "epochs": [1.0], "steps": 1})",
+       "config.epochs is only accepted for CosineAnnealingWarmRestarts"},
+      {R"({"optimizer": {"name": "SGD"}, "scheduler": {"name": ["StepLR"]}, "steps": 1})",
+       "scheduler.name must be a string"},
       {R"({"optimizer": {"name": "SGD"}, "scheduler": )" + nested_chains(40) + R"(, "steps": 1})",
        "nested deeper than 32 levels"},
   };

@@ -46,6 +46,14 @@ class Object {
   }
   double number(const std::string& key, double fallback) { return has(key) ? number(key) : fallback; }
 
+  /// PyTorch's optimizers refuse negative lrs, momenta, decays and eps with a ValueError;
+  /// LibTorch would throw later, or not at all.
+  double non_negative(const std::string& key, double fallback) {
+    const double d = number(key, fallback);
+    TORCH_CHECK_VALUE(d >= 0, where(key), " must be non-negative, but got ", d);
+    return d;
+  }
+
   int64_t integer(const std::string& key) { return as_integer(raw(key), where(key)); }
   int64_t integer(const std::string& key, int64_t fallback) {
     return has(key) ? integer(key) : fallback;
@@ -133,11 +141,13 @@ Options read_options(Object& o, Options options);
 
 template <>
 torch::optim::SGDOptions read_options(Object& o, torch::optim::SGDOptions x) {
-  x.lr(o.number("lr", x.lr()));
-  x.momentum(o.number("momentum", x.momentum()));
+  x.lr(o.non_negative("lr", x.lr()));
+  x.momentum(o.non_negative("momentum", x.momentum()));
   x.dampening(o.number("dampening", x.dampening()));
-  x.weight_decay(o.number("weight_decay", x.weight_decay()));
+  x.weight_decay(o.non_negative("weight_decay", x.weight_decay()));
   x.nesterov(o.boolean("nesterov", x.nesterov()));
+  TORCH_CHECK_VALUE(!x.nesterov() || (x.momentum() > 0 && x.dampening() == 0), o.path(),
+                    ": Nesterov momentum requires a momentum and zero dampening");
   return x;
 }
 
@@ -146,47 +156,51 @@ std::tuple<double, double> read_betas(Object& o, std::tuple<double, double> beta
   const json& v = o.raw("betas");
   TORCH_CHECK_VALUE(v.is_array() && v.size() == 2 && v[0].is_number() && v[1].is_number(),
                     o.path(), ".betas must be an array of two numbers, but got ", v.dump());
+  for (std::size_t i = 0; i < 2; ++i) {
+    const double beta = v[i].get<double>();
+    TORCH_CHECK_VALUE(beta >= 0 && beta < 1, o.path(), ".betas[", i, "] must be in [0, 1), but got ", beta);
+  }
   return {v[0].get<double>(), v[1].get<double>()};
 }
 
 template <>
 torch::optim::AdamOptions read_options(Object& o, torch::optim::AdamOptions x) {
-  x.lr(o.number("lr", x.lr()));
+  x.lr(o.non_negative("lr", x.lr()));
   x.betas(read_betas(o, x.betas()));
-  x.eps(o.number("eps", x.eps()));
-  x.weight_decay(o.number("weight_decay", x.weight_decay()));
+  x.eps(o.non_negative("eps", x.eps()));
+  x.weight_decay(o.non_negative("weight_decay", x.weight_decay()));
   x.amsgrad(o.boolean("amsgrad", x.amsgrad()));
   return x;
 }
 
 template <>
 torch::optim::AdamWOptions read_options(Object& o, torch::optim::AdamWOptions x) {
-  x.lr(o.number("lr", x.lr()));
+  x.lr(o.non_negative("lr", x.lr()));
   x.betas(read_betas(o, x.betas()));
-  x.eps(o.number("eps", x.eps()));
-  x.weight_decay(o.number("weight_decay", x.weight_decay()));
+  x.eps(o.non_negative("eps", x.eps()));
+  x.weight_decay(o.non_negative("weight_decay", x.weight_decay()));
   x.amsgrad(o.boolean("amsgrad", x.amsgrad()));
   return x;
 }
 
 template <>
 torch::optim::RMSpropOptions read_options(Object& o, torch::optim::RMSpropOptions x) {
-  x.lr(o.number("lr", x.lr()));
-  x.alpha(o.number("alpha", x.alpha()));
-  x.eps(o.number("eps", x.eps()));
-  x.weight_decay(o.number("weight_decay", x.weight_decay()));
-  x.momentum(o.number("momentum", x.momentum()));
+  x.lr(o.non_negative("lr", x.lr()));
+  x.alpha(o.non_negative("alpha", x.alpha()));
+  x.eps(o.non_negative("eps", x.eps()));
+  x.weight_decay(o.non_negative("weight_decay", x.weight_decay()));
+  x.momentum(o.non_negative("momentum", x.momentum()));
   x.centered(o.boolean("centered", x.centered()));
   return x;
 }
 
 template <>
 torch::optim::AdagradOptions read_options(Object& o, torch::optim::AdagradOptions x) {
-  x.lr(o.number("lr", x.lr()));
-  x.lr_decay(o.number("lr_decay", x.lr_decay()));
-  x.weight_decay(o.number("weight_decay", x.weight_decay()));
-  x.initial_accumulator_value(o.number("initial_accumulator_value", x.initial_accumulator_value()));
-  x.eps(o.number("eps", x.eps()));
+  x.lr(o.non_negative("lr", x.lr()));
+  x.lr_decay(o.non_negative("lr_decay", x.lr_decay()));
+  x.weight_decay(o.non_negative("weight_decay", x.weight_decay()));
+  x.initial_accumulator_value(o.non_negative("initial_accumulator_value", x.initial_accumulator_value()));
+  x.eps(o.non_negative("eps", x.eps()));
   return x;
 }
 
@@ -370,6 +384,17 @@ std::unique_ptr<ReduceLROnPlateau> make_plateau(const json& config, torch::optim
   return plateau;
 }
 
+namespace {
+
+// The "name" of a scheduler config, or "" when there is none or it is not a string (the reader
+// then says so); json::value would throw its own exception on a name of another type.
+std::string name_of(const json& scheduler) {
+  if (!scheduler.is_object() || !scheduler.contains("name") || !scheduler["name"].is_string()) return "";
+  return scheduler["name"].get<std::string>();
+}
+
+}  // namespace
+
 // A trace keeps every row in memory; beyond this it would be a typo, not a schedule.
 constexpr int64_t kMaxSteps = 10'000'000;
 
@@ -381,14 +406,13 @@ TraceRun::TraceRun(const json& config) {
   TORCH_CHECK_VALUE(steps_ >= 0 && steps_ <= kMaxSteps, "config.steps must be an integer in [0, ", kMaxSteps,
                     "], but got ", steps_);
   if (top.has("epochs")) {
-    TORCH_CHECK_VALUE(scheduler.is_object() && scheduler.value("name", "") ==
-                                                   "CosineAnnealingWarmRestarts",
+    TORCH_CHECK_VALUE(name_of(scheduler) == "CosineAnnealingWarmRestarts",
                       "config.epochs is only accepted for CosineAnnealingWarmRestarts");
     epochs_ = top.numbers("epochs");
     TORCH_CHECK_VALUE(static_cast<int64_t>(epochs_.size()) >= steps_, "config.epochs has ",
                       epochs_.size(), " values, but steps is ", steps_);
   }
-  const bool plateau = scheduler.is_object() && scheduler.value("name", "") == "ReduceLROnPlateau";
+  const bool plateau = name_of(scheduler) == "ReduceLROnPlateau";
   TORCH_CHECK_VALUE(plateau == top.has("metrics"),
                     plateau ? "config.metrics is required for ReduceLROnPlateau (one number per step)"
                             : "config.metrics is only accepted for ReduceLROnPlateau");
@@ -470,7 +494,8 @@ ScheduleRecord to_record(const std::vector<Row>& rows) {
 
 std::string describe_scheduler(const json& scheduler) {
   if (!scheduler.is_object()) return scheduler.dump();
-  std::string out = scheduler.value("name", std::string("scheduler")) + "(";
+  const std::string name = name_of(scheduler);
+  std::string out = (name.empty() ? "scheduler" : name) + "(";
   bool first = true;
   for (auto it = scheduler.begin(); it != scheduler.end(); ++it) {
     if (it.key() == "name") continue;

@@ -132,7 +132,7 @@ class LRScheduler {
 
   /// The current lr of `group`, from within get_lr / get_closed_form_lr / prepare_lrs.
   double group_lr(std::size_t group) const;
-  std::size_t num_groups() const noexcept { return base_lrs_.size(); }
+  std::size_t num_groups() const noexcept { return num_groups_; }
   bool is_initial() const noexcept { return is_initial_; }
   int64_t step_count() const noexcept { return step_count_; }
   void set_last_epoch(int64_t epoch) noexcept { last_epoch_ = epoch; }
@@ -171,6 +171,9 @@ class LRScheduler {
   void warn_if_optimizer_not_stepped() const;
 
   torch::optim::Optimizer* optimizer_;
+  // Fixed at construction: never read from a checkpoint, so a checkpoint with lists of another
+  // length cannot change what the scheduler checks against.
+  std::size_t num_groups_;
   std::vector<double> base_lrs_;
   std::vector<double> last_lr_;
   std::vector<double> next_lrs_;  // scratch for write_lrs, sized once: step() does not allocate
