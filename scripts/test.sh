@@ -19,3 +19,7 @@ export LSAN_OPTIONS="suppressions=$PWD/test/sanitizer/lsan.supp:print_suppressio
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 # The package test builds consumers outside the sanitizer setup; the normal run covers it.
 ctest --test-dir build-sanitize -j "$jobs" --output-on-failure -E package_consumers
+
+# A short fuzz run of the trace config reader and of checkpoint loading, under ASan+UBSan, from
+# the corpus kept in test/fuzz/corpus (docs/reliability.md).
+bash scripts/fuzz.sh 60

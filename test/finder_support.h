@@ -39,7 +39,7 @@ struct Net : torch::nn::Module {
 struct Fingerprint {
   std::vector<torch::Tensor> tensors;
   std::vector<double> lrs, momenta, betas;
-  std::string optimizer_state;
+  std::vector<std::string> optimizer_state;
   torch::Tensor rng;
   bool training;
 
@@ -57,11 +57,24 @@ struct Fingerprint {
         betas.push_back(std::get<1>(adam->betas()));
       }
     }
-    std::ostringstream bytes;
-    torch::serialize::OutputArchive archive;
-    optimizer.save(archive);
-    archive.save_to(bytes);
-    optimizer_state = bytes.str();
+    // Each parameter's state on its own, in parameter order: LibTorch keeps the states in a hash
+    // map whose iteration order (and so optimizer.save's byte order) can change when the same
+    // states are inserted again.
+    for (const auto& group : optimizer.param_groups()) {
+      for (const auto& p : group.params()) {
+        const auto it = optimizer.state().find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+        if (it == optimizer.state().end()) {
+          optimizer_state.push_back("(none)");
+          continue;
+        }
+        torch::serialize::OutputArchive archive;
+        it->second->serialize(archive);
+        std::ostringstream bytes;
+        archive.save_to(bytes);
+        optimizer_state.push_back(bytes.str());
+      }
+    }
+    optimizer_state.push_back("size " + std::to_string(optimizer.state().size()));
     rng = torch::rand({8});  // the next random numbers the process would draw
     training = net.is_training();
   }

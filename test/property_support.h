@@ -12,6 +12,13 @@
 
 namespace torchlr::testing {
 
+// How many random configs each property draws; the sanitizer build draws fewer (it is ~20x
+// slower) through TORCHLR_PROPERTY_CONFIGS.
+#ifndef TORCHLR_PROPERTY_CONFIGS
+#define TORCHLR_PROPERTY_CONFIGS 2000
+#endif
+constexpr int kPropertyConfigs = TORCHLR_PROPERTY_CONFIGS;
+
 struct OptimizerValues {
   std::vector<double> lrs;
   std::vector<double> momenta;     // 0 where a group has none

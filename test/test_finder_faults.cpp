@@ -20,6 +20,7 @@
 #include <torchlr/lr_finder.h>
 
 #include "finder_support.h"
+#include "property_support.h"
 
 namespace {
 
@@ -27,10 +28,7 @@ using torchlr::testing::Fingerprint;
 using torchlr::testing::listing;
 using torchlr::testing::Net;
 
-#ifndef TORCHLR_PROPERTY_CONFIGS
-#define TORCHLR_PROPERTY_CONFIGS 2000
-#endif
-constexpr int kCases = TORCHLR_PROPERTY_CONFIGS / 8;
+constexpr int kCases = torchlr::testing::kPropertyConfigs / 8;
 
 // (x, y) pairs for the loader entry point; `size` may be 0 (an empty loader).
 struct Pairs : torch::data::datasets::Dataset<Pairs> {

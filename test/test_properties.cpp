@@ -23,11 +23,7 @@ using torchlr::testing::OptimizerValues;
 using torchlr::testing::read_values;
 using torchlr::testing::same_bits;
 
-// How many configs each property draws; the sanitizer build runs fewer (it is ~20x slower).
-#ifndef TORCHLR_PROPERTY_CONFIGS
-#define TORCHLR_PROPERTY_CONFIGS 2000
-#endif
-constexpr int kConfigs = TORCHLR_PROPERTY_CONFIGS;
+constexpr int kConfigs = torchlr::testing::kPropertyConfigs;
 
 // One step of a run: step(), step(epoch), or a plateau step on a metric.
 struct Action {
