@@ -33,7 +33,7 @@ nlohmann::json read_config(const std::string& path) {
   try {
     return nlohmann::json::parse(text.str());
   } catch (const nlohmann::json::parse_error& e) {
-    TORCH_CHECK_VALUE(false, "config is not valid JSON: ", e.what());
+    C10_THROW_ERROR(ValueError, c10::str("config is not valid JSON: ", e.what()));
   }
 }
 
