@@ -168,7 +168,7 @@ void ChainedScheduler::step() {
 // end), the children that already stepped are put back, and so is every group's lr and momentum.
 void ChainedScheduler::step_children(std::optional<double> epoch) {
   remember_optimizer_values();
-  for (auto& child : schedulers_) mark_step_of(*child);
+  mark_extra();
   try {
     for (auto& child : schedulers_) {
       if (epoch) {
@@ -178,7 +178,7 @@ void ChainedScheduler::step_children(std::optional<double> epoch) {
       }
     }
   } catch (...) {
-    for (auto& child : schedulers_) roll_back_step_of(*child);
+    roll_back_extra();
     restore_optimizer_values();
     throw;
   }

@@ -40,7 +40,7 @@ void optimizer_momenta_field(StateArchive& archive, torch::optim::Optimizer& opt
   if (!archive.loading()) return;
   TORCH_CHECK_VALUE(momenta.size() == groups.size(), scheduler,
                     ": the checkpoint's optimizer_momenta do not have one value per param group");
-  check_all_finite(scheduler, "optimizer_momenta", momenta);
+  detail::check_all_finite_in_checkpoint(scheduler, "optimizer_momenta", momenta);
   write_momenta(optimizer, *access, momenta);
 }
 

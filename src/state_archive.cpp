@@ -5,6 +5,8 @@
 
 #include <c10/util/Exception.h>
 
+#include "internal.h"
+
 namespace torchlr::detail {
 
 void ArchiveWriter::field(const std::string& key, double& value) { archive_.write(key, c10::IValue(value)); }
@@ -127,9 +129,7 @@ void optimizer_lrs_field(StateArchive& archive, torch::optim::Optimizer& optimiz
   if (!archive.loading()) return;
   TORCH_CHECK_VALUE(lrs.size() == groups.size(), owner,
                     ": the checkpoint's optimizer_lrs do not have one value per param group");
-  for (double lr : lrs) {
-    TORCH_CHECK_VALUE(std::isfinite(lr), owner, ": the checkpoint holds a non-finite lr ", lr);
-  }
+  check_all_finite_in_checkpoint(owner, "optimizer_lrs", lrs);
   for (std::size_t g = 0; g < groups.size(); ++g) groups[g].options().set_lr(lrs[g]);
 }
 

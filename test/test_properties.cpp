@@ -13,7 +13,7 @@
 
 #include "config_generator.h"
 #include "property_support.h"
-#include "trace.h"
+#include "trace_subject.h"
 
 namespace {
 
@@ -31,63 +31,19 @@ struct Action {
   double value;
 };
 
-// An optimizer and a scheduler built from one config, as a training program would hold them.
-struct Subject {
-  explicit Subject(const json& config) {
-    optimizer = torchlr::trace::make_optimizer(config.at("optimizer"), params);
-    // One real optimizer step first, so the optimizer has state as in training (and the
-    // "scheduler stepped before the optimizer" warning stays quiet).
-    for (auto& p : params) p.mutable_grad() = torch::zeros_like(p);
-    optimizer->step();
-    if (config.at("scheduler").at("name") == "ReduceLROnPlateau") {
-      plateau = torchlr::trace::make_plateau(config.at("scheduler"), *optimizer);
-    } else {
-      scheduler = torchlr::trace::make_scheduler(config.at("scheduler"), *optimizer);
-    }
+// Applies one action to the subject's scheduler.
+void apply(torchlr::testing::TraceSubject& s, const Action& a) {
+  switch (a.kind) {
+    case Action::plain: s.scheduler->step(); break;
+    case Action::epoch: s.scheduler->step(a.value); break;
+    case Action::metric: s.plateau->step(a.value); break;
   }
+}
 
-  void apply(const Action& a) {
-    switch (a.kind) {
-      case Action::plain: scheduler->step(); break;
-      case Action::epoch: scheduler->step(a.value); break;
-      case Action::metric: plateau->step(a.value); break;
-    }
-  }
-
-  std::string save() const {
-    torch::serialize::OutputArchive archive;
-    if (plateau) {
-      plateau->save(archive);
-    } else {
-      scheduler->save(archive);
-    }
-    std::ostringstream out;
-    archive.save_to(out);
-    return out.str();
-  }
-
-  void load(const std::string& bytes) {
-    std::istringstream in(bytes);
-    torch::serialize::InputArchive archive;
-    archive.load_from(in);
-    if (plateau) {
-      plateau->load(archive);
-    } else {
-      scheduler->load(archive);
-    }
-  }
-
-  const std::vector<double>& last_lr() const {
-    return plateau ? plateau->get_last_lr() : scheduler->get_last_lr();
-  }
-  int64_t last_epoch() const { return plateau ? plateau->last_epoch() : scheduler->last_epoch(); }
-  OptimizerValues values() const { return read_values(*optimizer); }
-
-  std::vector<torch::Tensor> params;
-  std::unique_ptr<torch::optim::Optimizer> optimizer;
-  std::shared_ptr<torchlr::LRScheduler> scheduler;
-  std::unique_ptr<torchlr::ReduceLROnPlateau> plateau;
-};
+// A subject built from one whole config.
+torchlr::testing::TraceSubject subject_of(const json& config) {
+  return torchlr::testing::TraceSubject(config.at("optimizer"), config.at("scheduler"));
+}
 
 // What a run saw after construction and after each step.
 struct State {
@@ -96,7 +52,7 @@ struct State {
   int64_t last_epoch;
 };
 
-State state_of(const Subject& s) { return {s.values(), s.last_lr(), s.last_epoch()}; }
+State state_of(const torchlr::testing::TraceSubject& s) { return {read_values(*s.optimizer), s.last_lr(), s.last_epoch()}; }
 
 ::testing::AssertionResult same_state(const State& a, const State& b, const char* what, std::size_t step) {
   if (same_bits(a.values.lrs, b.values.lrs) && same_bits(a.values.momenta, b.values.momenta) &&
@@ -121,14 +77,14 @@ struct Tally {
 ::testing::AssertionResult check_run(const json& config, const std::vector<Action>& actions,
                                      std::size_t resume_at, Tally& tally) {
   try {
-    Subject run(config);
+    auto run = subject_of(config);
     std::vector<State> seen{state_of(run)};
-    std::string checkpoint = resume_at == 0 ? run.save() : std::string();
+    std::string checkpoint = resume_at == 0 ? run.save_bytes() : std::string();
     std::optional<std::size_t> refused;
     for (std::size_t i = 0; i < actions.size(); ++i) {
       const State before = state_of(run);
       try {
-        run.apply(actions[i]);
+        apply(run, actions[i]);
       } catch (const c10::ValueError&) {
         auto same = same_state(state_of(run), before, "a refused step changed something", i + 1);
         if (!same) return same;
@@ -148,12 +104,12 @@ struct Tally {
         return ::testing::AssertionFailure() << "get_last_lr() differs from the optimizer at step " << i + 1;
       }
       seen.push_back(std::move(after));
-      if (i + 1 == resume_at) checkpoint = run.save();
+      if (i + 1 == resume_at) checkpoint = run.save_bytes();
     }
     if (checkpoint.empty()) return ::testing::AssertionSuccess();  // refused before resume_at
 
-    Subject resumed(config);
-    resumed.load(checkpoint);
+    auto resumed = subject_of(config);
+    resumed.load_bytes(checkpoint);
     ++tally.resumed;
     auto same = same_state(state_of(resumed), seen[resume_at], "the loaded state differs", resume_at);
     if (!same) return same;
@@ -161,14 +117,14 @@ struct Tally {
       if (refused && i == *refused) {
         const State before = state_of(resumed);
         try {
-          resumed.apply(actions[i]);
+          apply(resumed, actions[i]);
         } catch (const c10::ValueError&) {
           return same_state(state_of(resumed), before, "the resumed run's refused step changed something", i + 1);
         }
         return ::testing::AssertionFailure() << "the uninterrupted run refused step " << i + 1
                                              << " but the resumed one took it";
       }
-      resumed.apply(actions[i]);
+      apply(resumed, actions[i]);
       same = same_state(state_of(resumed), seen[i + 1], "the resumed run differs", i + 1);
       if (!same) return same;
     }

@@ -231,10 +231,8 @@ std::unique_ptr<torch::optim::Optimizer> build_optimizer(Object& o, Options defa
   return std::make_unique<Optimizer>(std::move(groups), defaults);
 }
 
-}  // namespace
-
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const json& config,
-                                                        std::vector<torch::Tensor>& params) {
+std::unique_ptr<torch::optim::Optimizer> build_optimizer(const json& config,
+                                                         std::vector<torch::Tensor>& params) {
   Object o(config, "optimizer");
   const std::string name = o.string("name");
   // Defaults are current PyTorch's.
@@ -257,8 +255,6 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const json& config,
   C10_THROW_ERROR(ValueError, c10::str("optimizer.name: unknown optimizer '", name,
                                        "' (expected SGD, Adam, AdamW, RMSprop or Adagrad)"));
 }
-
-namespace {
 
 std::optional<double> momentum_of(const torch::optim::OptimizerOptions& options) {
   const MomentumAccess* access = momentum_access(options);
@@ -362,13 +358,7 @@ std::shared_ptr<LRScheduler> build_scheduler(const json& config, const std::stri
   return scheduler;
 }
 
-}  // namespace
-
-std::shared_ptr<LRScheduler> make_scheduler(const json& config, torch::optim::Optimizer& optimizer) {
-  return build_scheduler(config, "scheduler", optimizer);
-}
-
-std::unique_ptr<ReduceLROnPlateau> make_plateau(const json& config, torch::optim::Optimizer& optimizer) {
+std::unique_ptr<ReduceLROnPlateau> build_plateau(const json& config, torch::optim::Optimizer& optimizer) {
   Object o(config, "scheduler");
   o.string("name");
   auto plateau = std::make_unique<ReduceLROnPlateau>(
@@ -385,8 +375,6 @@ std::unique_ptr<ReduceLROnPlateau> make_plateau(const json& config, torch::optim
   return plateau;
 }
 
-namespace {
-
 // The "name" of a scheduler config, or "" when there is none or it is not a string (the reader
 // then says so); json::value would throw its own exception on a name of another type.
 std::string name_of(const json& scheduler) {
@@ -394,14 +382,27 @@ std::string name_of(const json& scheduler) {
   return scheduler["name"].get<std::string>();
 }
 
-}  // namespace
-
 // A trace keeps every row in memory; beyond this it would be a typo, not a schedule.
 constexpr int64_t kMaxSteps = 10'000'000;
 
+}  // namespace
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const json& config,
+                                                        std::vector<torch::Tensor>& params) {
+  return build_optimizer(config, params);
+}
+
+std::shared_ptr<LRScheduler> make_scheduler(const json& config, torch::optim::Optimizer& optimizer) {
+  return build_scheduler(config, "scheduler", optimizer);
+}
+
+std::unique_ptr<ReduceLROnPlateau> make_plateau(const json& config, torch::optim::Optimizer& optimizer) {
+  return build_plateau(config, optimizer);
+}
+
 TraceRun::TraceRun(const json& config) {
   Object top(config, "config");
-  optimizer_ = make_optimizer(top.raw("optimizer"), params_);
+  optimizer_ = build_optimizer(top.raw("optimizer"), params_);
   const json& scheduler = top.raw("scheduler");
   steps_ = top.integer("steps");
   TORCH_CHECK_VALUE(steps_ >= 0 && steps_ <= kMaxSteps, "config.steps must be an integer in [0, ", kMaxSteps,
@@ -439,9 +440,9 @@ TraceRun::TraceRun(const json& config) {
   }
   top.finish();
   if (plateau) {
-    plateau_ = make_plateau(scheduler, *optimizer_);
+    plateau_ = build_plateau(scheduler, *optimizer_);
   } else {
-    scheduler_ = make_scheduler(scheduler, *optimizer_);
+    scheduler_ = build_scheduler(scheduler, "scheduler", *optimizer_);
   }
 }
 

@@ -42,7 +42,7 @@ class LrAccess {
     }
   }
 
-  /// Writes the group's momentum (or Adam's beta1); the group must have one.
+  /// Whether the group has a momentum (or Adam's beta1) torchlr can reach.
   bool has_momentum(std::size_t group) const {
     const Slot& s = slots_[group];
     return s.momentum != nullptr || s.momentum_access != nullptr;
@@ -53,6 +53,7 @@ class LrAccess {
     return s.momentum ? *s.momentum : s.momentum_access->get(*s.options);
   }
 
+  /// Writes the group's momentum (or Adam's beta1); the group must have one.
   void set_momentum(std::size_t group, double momentum) const {
     const Slot& s = slots_[group];
     if (s.momentum) {

@@ -23,7 +23,7 @@
 
 #include <torchlr/torchlr.h>
 
-#include "trace.h"
+#include "trace_subject.h"
 
 namespace {
 
@@ -57,73 +57,41 @@ const std::vector<std::string>& scheduler_configs() {
   return configs;
 }
 
-// An SGD optimizer with momentum and `groups` groups, and one scheduler on it.
-struct Subject {
-  Subject(std::size_t kind, std::size_t groups) {
-    json opt{{"name", "SGD"}, {"lr", 0.1}, {"momentum", 0.9}, {"param_groups", json::array()}};
-    for (std::size_t g = 0; g < groups; ++g) opt["param_groups"].push_back({{"lr", 0.1 * static_cast<double>(g + 1)}});
-    optimizer = torchlr::trace::make_optimizer(opt, params);
-    for (auto& p : params) p.mutable_grad() = torch::zeros_like(p);
-    optimizer->step();
-    const json config = json::parse(scheduler_configs()[kind]);
-    if (config["name"] == "ReduceLROnPlateau") {
-      plateau = torchlr::trace::make_plateau(config, *optimizer);
-    } else {
-      scheduler = torchlr::trace::make_scheduler(config, *optimizer);
-    }
-  }
+using torchlr::testing::TraceSubject;
 
-  void step(int i) {
-    if (plateau) {
-      plateau->step(i % 3 == 0 ? 1.0 : 2.0);
-    } else {
-      scheduler->step();
-    }
-  }
+// An SGD optimizer with momentum and `groups` groups, and scheduler `kind` on it.
+TraceSubject make_subject(std::size_t kind, std::size_t groups) {
+  json opt{{"name", "SGD"}, {"lr", 0.1}, {"momentum", 0.9}, {"param_groups", json::array()}};
+  for (std::size_t g = 0; g < groups; ++g) opt["param_groups"].push_back({{"lr", 0.1 * static_cast<double>(g + 1)}});
+  return TraceSubject(opt, json::parse(scheduler_configs()[kind]));
+}
 
-  void save(torch::serialize::OutputArchive& archive) const {
-    if (plateau) {
-      plateau->save(archive);
-    } else {
-      scheduler->save(archive);
-    }
+void step(TraceSubject& s, int i) {
+  if (s.plateau) {
+    s.plateau->step(i % 3 == 0 ? 1.0 : 2.0);
+  } else {
+    s.scheduler->step();
   }
+}
 
-  void load(torch::serialize::InputArchive& archive) {
-    if (plateau) {
-      plateau->load(archive);
-    } else {
-      scheduler->load(archive);
-    }
+// Everything a load could change: the scheduler's own checkpoint and every group's lr and
+// momentum, as bytes.
+std::string fingerprint(const TraceSubject& s) {
+  std::string bytes = s.save_bytes();
+  for (const auto& group : s.optimizer->param_groups()) {
+    const auto& o = static_cast<const torch::optim::SGDOptions&>(group.options());
+    const double values[] = {o.lr(), o.momentum()};
+    bytes.append(reinterpret_cast<const char*>(values), sizeof(values));
   }
+  return bytes;
+}
 
-  // Everything a load could change: the scheduler's own checkpoint and every group's lr and
-  // momentum, as bytes.
-  std::string fingerprint() const {
-    torch::serialize::OutputArchive archive;
-    save(archive);
-    std::ostringstream out;
-    archive.save_to(out);
-    for (const auto& group : optimizer->param_groups()) {
-      const auto& o = static_cast<const torch::optim::SGDOptions&>(group.options());
-      const double values[] = {o.lr(), o.momentum()};
-      out.write(reinterpret_cast<const char*>(values), sizeof(values));
-    }
-    return out.str();
+void check_finite(const TraceSubject& s) {
+  for (const auto& group : s.optimizer->param_groups()) {
+    const auto& o = static_cast<const torch::optim::SGDOptions&>(group.options());
+    if (!std::isfinite(o.lr()) || !std::isfinite(o.momentum())) finding("a non-finite lr or momentum was written");
   }
-
-  void check_finite() const {
-    for (const auto& group : optimizer->param_groups()) {
-      const auto& o = static_cast<const torch::optim::SGDOptions&>(group.options());
-      if (!std::isfinite(o.lr()) || !std::isfinite(o.momentum())) finding("a non-finite lr or momentum was written");
-    }
-  }
-
-  std::vector<torch::Tensor> params;
-  std::unique_ptr<torch::optim::Optimizer> optimizer;
-  std::shared_ptr<torchlr::LRScheduler> scheduler;
-  std::unique_ptr<torchlr::ReduceLROnPlateau> plateau;
-};
+}
 
 double any_double(FuzzedDataProvider& in) {
   switch (in.ConsumeIntegralInRange<int>(0, 7)) {
@@ -223,19 +191,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const int target_steps = in.ConsumeIntegralInRange<int>(0, 5);
   // The file cut short now and then. Flipped bytes are not tried: they reach LibTorch's own
   // reader, which on some of them crashes (LibTorch 1.13) before torchlr runs; see
-  // docs/reliability.md and test/fuzz/libtorch_findings/.
+  // docs/reliability.md.
   const bool cut_short = in.ConsumeIntegralInRange<int>(0, 7) == 0;
   const std::size_t cut = in.ConsumeIntegral<uint16_t>();
 
   std::string bytes;
   {
-    Subject source(source_kind, source_groups);
-    for (int i = 0; i < source_steps; ++i) source.step(i);
-    torch::serialize::OutputArchive saved;
-    source.save(saved);
-    std::ostringstream out;
-    saved.save_to(out);
-    std::istringstream back(out.str());
+    auto source = make_subject(source_kind, source_groups);
+    for (int i = 0; i < source_steps; ++i) step(source, i);
+    std::istringstream back(source.save_bytes());
     torch::serialize::InputArchive original;
     original.load_from(back);
     torch::serialize::OutputArchive damaged;
@@ -246,8 +210,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (cut_short) bytes.resize(cut % (bytes.size() + 1));
 
-  Subject target(target_kind, target_groups);
-  for (int i = 0; i < target_steps; ++i) target.step(i);
+  auto target = make_subject(target_kind, target_groups);
+  for (int i = 0; i < target_steps; ++i) step(target, i);
   torch::serialize::InputArchive archive;
   try {
     std::istringstream stream(bytes);
@@ -258,27 +222,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // damaged files (LibTorch 1.13), hence std::exception.
     return 0;
   }
-  const std::string before = target.fingerprint();
+  const std::string before = fingerprint(target);
   try {
     target.load(archive);
   } catch (const c10::ValueError&) {
-    if (target.fingerprint() != before) finding("a refused checkpoint changed the scheduler or optimizer");
+    if (fingerprint(target) != before) finding("a refused checkpoint changed the scheduler or optimizer");
     return 0;
   } catch (const std::exception& e) {
     finding(std::string("load threw something other than c10::ValueError: ") + e.what());
   }
-  target.check_finite();
+  check_finite(target);
   for (int i = 0; i < 8; ++i) {
-    const std::string at = target.fingerprint();
+    const std::string at = fingerprint(target);
     try {
-      target.step(i);
+      step(target, i);
     } catch (const c10::ValueError&) {
-      if (target.fingerprint() != at) finding("a refused step after a load changed something");
+      if (fingerprint(target) != at) finding("a refused step after a load changed something");
       continue;
     } catch (const std::exception& e) {
       finding(std::string("a step after a load threw something other than c10::ValueError: ") + e.what());
     }
-    target.check_finite();
+    check_finite(target);
   }
   return 0;
 }
