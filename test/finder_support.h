@@ -19,6 +19,8 @@
 #include <torch/serialize.h>
 #include <torch/types.h>
 
+#include "torch_compat.h"
+
 namespace torchlr::testing {
 
 struct Net : torch::nn::Module {
@@ -62,7 +64,7 @@ struct Fingerprint {
     // states are inserted again.
     for (const auto& group : optimizer.param_groups()) {
       for (const auto& p : group.params()) {
-        const auto it = optimizer.state().find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+        const auto it = optimizer.state().find(compat::optimizer_state_key(p));
         if (it == optimizer.state().end()) {
           optimizer_state.push_back("(none)");
           continue;

@@ -1,0 +1,35 @@
+#pragma once
+
+// Every difference between the LibTorch versions torchlr supports (Debian 12's 1.13, Debian 13's
+// 2.6) lives here, so the library and the tests stay free of version checks.
+
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include <torch/optim/optimizer.h>
+#include <torch/version.h>
+
+namespace torchlr::compat {
+
+/// The key type of `Optimizer::state()`: a string (the TensorImpl's address printed) in 1.13,
+/// the TensorImpl pointer itself in 2.x.
+using OptimizerStateKey =
+    typename std::decay_t<decltype(std::declval<torch::optim::Optimizer&>().state())>::key_type;
+
+/// The key under which `optimizer.state()` keeps `param`'s state.
+inline OptimizerStateKey optimizer_state_key(const at::Tensor& param) {
+  if constexpr (std::is_same_v<OptimizerStateKey, std::string>) {
+    std::ostringstream key;  // what 1.13's c10::guts::to_string does
+    key << param.unsafeGetTensorImpl();
+    return key.str();
+  } else {
+    return static_cast<OptimizerStateKey>(param.unsafeGetTensorImpl());
+  }
+}
+
+/// LibTorch 2.x's `zero_grad()` sets gradients to none by default; 1.13 zeroes them in place.
+inline constexpr bool zero_grad_sets_none = TORCH_VERSION_MAJOR >= 2;
+
+}  // namespace torchlr::compat
