@@ -8,8 +8,18 @@
 #include <type_traits>
 #include <utility>
 
+#include <ATen/Context.h>
+#include <ATen/detail/CUDAHooksInterface.h>
+#include <c10/util/Exception.h>
 #include <torch/optim/optimizer.h>
 #include <torch/version.h>
+
+#if TORCH_VERSION_MAJOR >= 2
+#include <torch/optim/schedulers/reduce_on_plateau_scheduler.h>
+#endif
+
+/// LibTorch 2.x has its own `torch::optim::ReduceLROnPlateauScheduler`; 1.13 does not.
+#define TORCHLR_COMPAT_HAS_TORCH_PLATEAU_SCHEDULER (TORCH_VERSION_MAJOR >= 2)
 
 namespace torchlr::compat {
 
@@ -18,18 +28,61 @@ namespace torchlr::compat {
 using OptimizerStateKey =
     typename std::decay_t<decltype(std::declval<torch::optim::Optimizer&>().state())>::key_type;
 
-/// The key under which `optimizer.state()` keeps `param`'s state.
-inline OptimizerStateKey optimizer_state_key(const at::Tensor& param) {
-  if constexpr (std::is_same_v<OptimizerStateKey, std::string>) {
+namespace detail {
+// A template, so that only the branch for this version's key type is ever instantiated.
+template <typename Key>
+Key state_key(const at::Tensor& param) {
+  if constexpr (std::is_same_v<Key, std::string>) {
     std::ostringstream key;  // what 1.13's c10::guts::to_string does
     key << param.unsafeGetTensorImpl();
     return key.str();
   } else {
-    return static_cast<OptimizerStateKey>(param.unsafeGetTensorImpl());
+    return static_cast<Key>(param.unsafeGetTensorImpl());
   }
+}
+}  // namespace detail
+
+/// The key under which `optimizer.state()` keeps `param`'s state.
+inline OptimizerStateKey optimizer_state_key(const at::Tensor& param) {
+  return detail::state_key<OptimizerStateKey>(param);
 }
 
 /// LibTorch 2.x's `zero_grad()` sets gradients to none by default; 1.13 zeroes them in place.
 inline constexpr bool zero_grad_sets_none = TORCH_VERSION_MAJOR >= 2;
+
+/// LibTorch 2.x's `torch::load` of an optimizer assigns each saved group's options to the group's
+/// options object (in place: the same object, new values); 1.13 restores only the per-parameter
+/// state and leaves the options as they were.
+inline constexpr bool optimizer_load_restores_options = TORCH_VERSION_MAJOR >= 2;
+
+/// Whether any CUDA device has a context yet: false when this LibTorch has no CUDA at all.
+inline bool cuda_context_created() {
+  if (!at::hasCUDA()) return false;
+  const auto& hooks = at::detail::getCUDAHooks();
+  for (int i = 0; i < hooks.getNumGPUs(); ++i) {
+    if (hooks.hasPrimaryContext(i)) return true;
+  }
+  return false;
+}
+
+/// A warning handler that sees each TORCH_WARN message's text: `c10::WarningHandler::process`
+/// takes a `c10::Warning` in 2.x and (location, message, verbatim) in 1.13.
+class MessageWarningHandler : public c10::WarningHandler {
+ public:
+  virtual void message(const std::string& text) = 0;
+#if TORCH_VERSION_MAJOR >= 2
+  void process(const c10::Warning& warning) override { message(warning.msg()); }
+#else
+  void process(const c10::SourceLocation&, const std::string& text, const bool) override { message(text); }
+#endif
+};
+
+/// Installs a warning handler for its lifetime (the guard moved from c10::Warning to
+/// c10::WarningUtils in 2.x).
+#if TORCH_VERSION_MAJOR >= 2
+using WarningHandlerGuard = c10::WarningUtils::WarningHandlerGuard;
+#else
+using WarningHandlerGuard = c10::Warning::WarningHandlerGuard;
+#endif
 
 }  // namespace torchlr::compat

@@ -9,7 +9,8 @@
 #include <gtest/gtest.h>
 #include <torch/optim/sgd.h>
 #include <torch/types.h>
-#include <torch/version.h>
+
+#include "torch_compat.h"
 
 namespace torchlr::testing {
 
@@ -76,24 +77,14 @@ inline void ExpectSequence(const std::vector<double>& actual, const std::vector<
 }
 
 /// Captures TORCH_WARN messages while alive.
-class WarningCapture : public c10::WarningHandler {
+class WarningCapture : public compat::MessageWarningHandler {
  public:
   WarningCapture() : guard_(this) {}
-#if TORCH_VERSION_MAJOR >= 2
-  void process(const c10::Warning& warning) override { messages.push_back(warning.msg()); }
-#else
-  void process(const c10::SourceLocation&, const std::string& msg, const bool) override {
-    messages.push_back(msg);
-  }
-#endif
+  void message(const std::string& text) override { messages.push_back(text); }
   std::vector<std::string> messages;
 
  private:
-#if TORCH_VERSION_MAJOR >= 2
-  c10::WarningUtils::WarningHandlerGuard guard_;
-#else
-  c10::Warning::WarningHandlerGuard guard_;
-#endif
+  compat::WarningHandlerGuard guard_;
 };
 
 /// The message of a c10::Error without LibTorch's backtrace.
