@@ -6,8 +6,6 @@
 //
 //   ./train [--out DIR] [--epochs N] [--device cpu|cuda]
 
-#include <unistd.h>
-
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -23,16 +21,20 @@
 
 #include <torchlr/torchlr.h>
 
+// torchlr's internal portability header (isatty on POSIX, _isatty on Windows); a program of your
+// own would make that call itself.
+#include "platform.h"
+
 namespace {
 
 // Two spirals, 1.75 turns each, with a little noise: not separable by a line.
 std::pair<torch::Tensor, torch::Tensor> spirals(int64_t per_class, double noise, uint64_t seed) {
   torch::manual_seed(seed);
-  const auto t = torch::sqrt(torch::rand({per_class})) * 1.75 * 2 * M_PI;
+  const auto t = torch::sqrt(torch::rand({per_class})) * 1.75 * 2 * torchlr::platform::kPi;
   std::vector<torch::Tensor> xs, ys;
   for (int64_t c = 0; c < 2; ++c) {
     const double sign = c == 0 ? 1.0 : -1.0;
-    const auto radius = t / (1.75 * 2 * M_PI);
+    const auto radius = t / (1.75 * 2 * torchlr::platform::kPi);
     auto points = torch::stack({sign * radius * torch::cos(t), sign * radius * torch::sin(t)}, 1);
     xs.push_back(points + noise * torch::randn_like(points));
     ys.push_back(torch::full({per_class}, c, torch::kLong));
@@ -101,7 +103,7 @@ int main(int argc, char** argv) {
   const torch::Device device(device_name == "cuda" ? torch::kCUDA : torch::kCPU);
   std::filesystem::create_directories(out);
   const auto start = std::chrono::steady_clock::now();
-  const bool terminal = isatty(STDOUT_FILENO) == 1;
+  const bool terminal = torchlr::platform::stdout_is_terminal();
 
   auto [train_x, train_y] = spirals(1000, 0.04, 1);
   auto [test_x, test_y] = spirals(500, 0.04, 2);

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "internal.h"
+#include "platform.h"
 
 namespace torchlr {
 namespace {
@@ -41,7 +42,7 @@ CosineAnnealingLR::CosineAnnealingLR(torch::optim::Optimizer& optimizer,
 void CosineAnnealingLR::prepare_lrs(bool closed_form) {
   const int64_t e = last_epoch();
   const int64_t t_max = options_.T_max();
-  const double pi = M_PI;
+  const double pi = platform::kPi;
   const double T = static_cast<double>(t_max);
   if (closed_form) {
     branch_ = Branch::closed;
@@ -144,7 +145,7 @@ void CosineAnnealingWarmRestarts::advance(std::optional<double> epoch) {
   }
 }
 
-void CosineAnnealingWarmRestarts::prepare_lrs(bool) { term_ = 1 + std::cos(M_PI * T_cur_ / T_i_); }
+void CosineAnnealingWarmRestarts::prepare_lrs(bool) { term_ = 1 + std::cos(platform::kPi * T_cur_ / T_i_); }
 
 double CosineAnnealingWarmRestarts::get_lr(std::size_t group) {
   const double eta_min = options_.eta_min();

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "internal.h"
+#include "platform.h"
 
 namespace torchlr {
 namespace {
@@ -318,7 +319,7 @@ void OneCycleLR::prepare_lrs(bool) {
       start_momentums_ = &bound(phase.start_momentum);
       end_momentums_ = &bound(phase.end_momentum);
       pct_ = (step_num - start) / (phase.end_step - start);
-      cos_term_ = std::cos(M_PI * pct_) + 1;
+      cos_term_ = std::cos(platform::kPi * pct_) + 1;
       return;
     }
     start = phases_[i].end_step;

@@ -1,6 +1,6 @@
 #include <torchlr/lr_finder.h>
 
-#include <unistd.h>
+#include "platform.h"
 
 #include <algorithm>
 #include <cmath>
@@ -132,7 +132,7 @@ LRFinderResult lr_find(torch::nn::Module& model, torch::optim::Optimizer& optimi
   StopReason reason = StopReason::completed;
   double average = 0;
   double best = std::numeric_limits<double>::infinity();
-  ProgressBar progress(options.progress_bar().value_or(isatty(STDERR_FILENO) == 1), options.num_iter());
+  ProgressBar progress(options.progress_bar().value_or(platform::stderr_is_terminal()), options.num_iter());
 
   for (int64_t step = 0; step < options.num_iter(); ++step) {
     set_lrs(optimizer, ladder[static_cast<std::size_t>(step)], ratios);

@@ -1,7 +1,7 @@
 // Checkpoints: a scheduler built afresh and loaded continues exactly as the uninterrupted run,
 // for every scheduler at several points; bad checkpoints throw and change nothing.
 
-#include <unistd.h>
+#include "platform.h"
 
 #include <filesystem>
 #include <fstream>
@@ -310,7 +310,7 @@ TEST(Checkpoint, CompositeWithAnotherChildCountIsRefused) {
 // its own cut short at many lengths: a clear error each time, and the scheduler and optimizer
 // (lrs and momenta) exactly as before, continuing like an untouched twin.
 TEST(CheckpointSafety, WrongTypeOtherGroupCountAndTruncatedFiles) {
-  const auto dir = std::filesystem::temp_directory_path() / ("torchlr_safety_" + std::to_string(::getpid()));
+  const auto dir = std::filesystem::temp_directory_path() / ("torchlr_safety_" + std::to_string(torchlr::platform::process_id()));
   std::filesystem::create_directories(dir);
   const auto schedulers = all_schedulers();
   int refused = 0;

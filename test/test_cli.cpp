@@ -1,6 +1,6 @@
 // The torchlr command as a user runs it: CSV on stdout, one `error:` line and a non-zero status.
 
-#include <unistd.h>
+#include "platform.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -19,7 +19,7 @@ struct Result {
 // Runs the command with `input` on standard input; stderr is captured through a file.
 Result run_cli(const std::string& args, const std::string& input, std::string* err = nullptr) {
   // ctest runs tests in parallel processes: the file names carry the process id.
-  const std::string stem = ::testing::TempDir() + "torchlr_cli_" + std::to_string(getpid());
+  const std::string stem = ::testing::TempDir() + "torchlr_cli_" + std::to_string(torchlr::platform::process_id());
   const std::string in_path = stem + "_in.json";
   const std::string err_path = stem + "_err.txt";
   std::ofstream(in_path) << input;
@@ -130,7 +130,7 @@ std::string read_file(const std::string& path) {
 }
 
 TEST(Cli, PlotWritesSvgAndCsv) {
-  const std::string stem = ::testing::TempDir() + "torchlr_plot_" + std::to_string(getpid());
+  const std::string stem = ::testing::TempDir() + "torchlr_plot_" + std::to_string(torchlr::platform::process_id());
   const std::string config = R"({"optimizer": {"name": "SGD", "lr": 0.1, "momentum": 0.9,
                                   "param_groups": [{}, {"lr": 0.01}]},
                                  "scheduler": {"name": "CyclicLR", "base_lr": 0.001, "max_lr": [0.1, 0.05],

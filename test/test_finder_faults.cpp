@@ -6,7 +6,7 @@
 // group's options, the RNG and the train flag are bit-identical afterwards, the exception (if
 // any) reaches the caller unchanged, and no file is left in the working or temp directory.
 
-#include <unistd.h>
+#include "platform.h"
 
 #include <cstdlib>
 #include <functional>
@@ -186,7 +186,7 @@ TEST(FinderFaults, EverythingIsPutBackWhateverFails) {
   std::map<std::string, int> per_fault;
   // A working directory and TMPDIR of this test's own, so that a file left anywhere lr_find
   // could put one shows, whatever the tests running beside this one write.
-  const auto home = std::filesystem::path(::testing::TempDir()) / ("finder_faults_" + std::to_string(getpid()));
+  const auto home = std::filesystem::path(::testing::TempDir()) / ("finder_faults_" + std::to_string(torchlr::platform::process_id()));
   std::filesystem::create_directories(home / "cwd");
   std::filesystem::create_directories(home / "tmp");
   const auto old_cwd = std::filesystem::current_path();

@@ -1,7 +1,7 @@
 // The LR range test: ladder, smoothing, stopping, data handling, the bit-identical restore, the
 // suggestion rules (against recorded fixtures and against a problem whose answer is known).
 
-#include <unistd.h>
+#include "platform.h"
 
 #include <filesystem>
 #include <fstream>
@@ -415,7 +415,7 @@ TEST(Output, CsvJsonAndSvg) {
   Scripted s({3, 2.5, 2, 1.5, 1.2, 1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.45, 0.4, 0.5, 0.9, 2.0, 9.0});
   torch::optim::SGD sgd(s.model->parameters(), torch::optim::SGDOptions(0.5));
   const auto r = torchlr::lr_find(*s.model, sgd, [&] { return s.next(); }, quiet().num_iter(17).skip_begin(2));
-  const auto dir = std::filesystem::temp_directory_path() / ("torchlr_output_" + std::to_string(getpid()));
+  const auto dir = std::filesystem::temp_directory_path() / ("torchlr_output_" + std::to_string(torchlr::platform::process_id()));
   std::filesystem::create_directories(dir);
   r.to_csv((dir / "r.csv").string());
   r.to_json((dir / "r.json").string());

@@ -5,6 +5,7 @@
 #include <torchlr/torchlr.h>
 
 #include "helpers.h"
+#include "platform.h"
 
 namespace {
 
@@ -95,7 +96,7 @@ TEST(CosineAnnealingLR, RecursionStaysWithinTolerance) {  // case 16
   const auto lrs = trajectory(f, s, 50);
   for (int e = 0; e <= 50; ++e) {
     if (e % 14 == 7) continue;  // the closed form is 0 there
-    const double closed = 0.1 * (1 + std::cos(M_PI * e / 7)) / 2;
+    const double closed = 0.1 * (1 + std::cos(torchlr::platform::kPi * e / 7)) / 2;
     EXPECT_TRUE(RelClose(lrs[static_cast<std::size_t>(e)], closed, 1e-12)) << "epoch " << e;
   }
 }
