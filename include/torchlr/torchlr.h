@@ -15,3 +15,4 @@
 #include <torchlr/scheduler.h>
 #include <torchlr/state_archive.h>
 #include <torchlr/svg.h>
+#include <torchlr/version.h>

@@ -9,6 +9,7 @@ int main() {
   torch::optim::SGD optimizer(params, torch::optim::SGDOptions(0.1));
   torchlr::StepLR scheduler(optimizer, torchlr::StepLROptions(1).gamma(0.5));
   scheduler.step();
-  std::cout << scheduler.get_last_lr()[0] << "\n";
+  // The version macro compiles only if the generated <torchlr/version.h> was installed too.
+  std::cout << scheduler.get_last_lr()[0] << " (torchlr " << TORCHLR_VERSION_STRING << ")\n";
   return 0;
 }
