@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs what building and testing torchlr needs on Debian 12, only when something is missing.
+# Installs what building and testing torchlr needs on Debian 12, only when something is missing
+# (debootstrap makes the Debian 13 root of the LibTorch 2.x leg).
 set -euo pipefail
 
 packages=(g++ make cmake libtorch-dev nlohmann-json3-dev googletest libgtest-dev libbenchmark-dev librsvg2-bin
-          clang libclang-rt-14-dev)
+          clang libclang-rt-14-dev debootstrap)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,25 +1,69 @@
 #!/usr/bin/env bash
 # The test job (CI runs exactly this): install what is missing, then build and run the whole
-# suite twice: a normal build, and one with -fsanitize=address,undefined on torchlr's own code,
-# which fails on any sanitizer report.
+# suite on the machine's Debian 12 (LibTorch 1.13): a normal build, one with
+# -fsanitize=address,undefined on torchlr's own code that fails on any sanitizer report, and a
+# short fuzz run; then the normal build and suite against Debian 13's LibTorch 2.6 in a Debian 13
+# root (scripts/test-libtorch2.sh). Prints each leg's wall time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 jobs=$(nproc)
+start=$SECONDS
+timings=()
+elapsed() { printf '%dm%02ds' $(( $1 / 60 )) $(( $1 % 60 )); }
+leg() {
+  local name=$1 t=$SECONDS
+  shift
+  echo "== $name"
+  "$@"
+  timings+=("$(printf '%-44s %s' "$name" "$(elapsed $(( SECONDS - t )))")")
+  echo "== $name: $(elapsed $(( SECONDS - t )))"
+}
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTORCHLR_BUILD_BENCHMARKS=ON
-cmake --build build -j "$jobs"
-ctest --test-dir build -j "$jobs" --output-on-failure
+# The Debian 13 root is made (or checked) in the background while 1.13 builds: it is mostly
+# download and unpacking, about 3 minutes on a fresh machine. Its output goes to a log.
+mkdir -p build-libtorch2
+root_log=build-libtorch2/debian13-root.log
+bash scripts/debian13-root.sh >"$root_log" 2>&1 &
+root_pid=$!
+# Whatever happens, do not leave it running behind us.
+trap 'wait "$root_pid" 2>/dev/null || true' EXIT
 
-cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DTORCHLR_SANITIZE=ON
-cmake --build build-sanitize -j "$jobs"
-# LibTorch itself is not instrumented; its one-time static allocations are not ours to report.
-export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:halt_on_error=1"
-export LSAN_OPTIONS="suppressions=$PWD/test/sanitizer/lsan.supp:print_suppressions=0"
-export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-# The package test builds consumers outside the sanitizer setup; the normal run covers it.
-ctest --test-dir build-sanitize -j "$jobs" --output-on-failure -E package_consumers
+normal_113() {
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTORCHLR_BUILD_BENCHMARKS=ON
+  cmake --build build -j "$jobs"
+  ctest --test-dir build -j "$jobs" --output-on-failure
+}
 
+sanitize_113() {
+  cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DTORCHLR_SANITIZE=ON
+  cmake --build build-sanitize -j "$jobs"
+  # LibTorch itself is not instrumented; its one-time static allocations are not ours to report.
+  ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:halt_on_error=1" \
+  LSAN_OPTIONS="suppressions=$PWD/test/sanitizer/lsan.supp:print_suppressions=0" \
+  UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+  ctest --test-dir build-sanitize -j "$jobs" --output-on-failure -E package_consumers
+  # (The package test builds consumers outside the sanitizer setup; the normal run covers it.)
+}
+
+libtorch2() {
+  local status=0
+  wait "$root_pid" || status=$?
+  echo "$(tail -1 "$root_log") (in the background)"
+  if [ "$status" -ne 0 ]; then
+    tail -40 "$root_log" >&2
+    echo "error: making the Debian 13 root failed (log: $root_log)" >&2
+    return 1
+  fi
+  bash scripts/test-libtorch2.sh
+}
+
+leg "LibTorch 1.13, normal build + ctest" normal_113
+leg "LibTorch 1.13, ASan+UBSan build + ctest" sanitize_113
 # A short fuzz run of the trace config reader and of checkpoint loading, under ASan+UBSan, from
 # the corpus kept in test/fuzz/corpus (docs/reliability.md).
-bash scripts/fuzz.sh 60
+leg "LibTorch 1.13, fuzzing (2 x 60 s)" bash scripts/fuzz.sh 60
+leg "LibTorch 2.6 (Debian 13 root), normal build + ctest" libtorch2
+
+echo "== all legs passed in $(elapsed $(( SECONDS - start )))"
+printf '   %s\n' "${timings[@]}"
