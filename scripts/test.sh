@@ -11,13 +11,27 @@ jobs=$(nproc)
 start=$SECONDS
 timings=()
 elapsed() { printf '%dm%02ds' $(( $1 / 60 )) $(( $1 % 60 )); }
+# Sets $cpu to the CPU seconds (user + sys) of every child process finished so far. Called
+# directly, never as $(...): `times` must run in this shell to see its children.
+cpu_file=$(mktemp)
+cpu_seconds() {
+  times >"$cpu_file"
+  cpu=$(awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); t += a[1] * 60 + a[2] } }
+             END { printf "%d", t }' "$cpu_file")
+}
+# Wall time says how long CI took here; CPU time says how much work it was, whatever else ran.
 leg() {
-  local name=$1 t=$SECONDS
+  local name=$1 t=$SECONDS c
+  cpu_seconds
+  c=$cpu
   shift
   echo "== $name"
   "$@"
-  timings+=("$(printf '%-44s %s' "$name" "$(elapsed $(( SECONDS - t )))")")
-  echo "== $name: $(elapsed $(( SECONDS - t )))"
+  local line
+  cpu_seconds
+  line="$(elapsed $(( SECONDS - t ))) wall, $(elapsed $(( cpu - c ))) CPU"
+  timings+=("$(printf '%-52s %s' "$name" "$line")")
+  echo "== $name: $line"
 }
 
 # The Debian 13 root is made (or checked) in the background while 1.13 builds: it is mostly
@@ -27,7 +41,7 @@ root_log=build-libtorch2/debian13-root.log
 bash scripts/debian13-root.sh >"$root_log" 2>&1 &
 root_pid=$!
 # Whatever happens, do not leave it running behind us.
-trap 'wait "$root_pid" 2>/dev/null || true' EXIT
+trap 'wait "$root_pid" 2>/dev/null || true; rm -f "$cpu_file"' EXIT
 
 normal_113() {
   cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTORCHLR_BUILD_BENCHMARKS=ON
@@ -65,5 +79,6 @@ leg "LibTorch 1.13, ASan+UBSan build + ctest" sanitize_113
 leg "LibTorch 1.13, fuzzing (2 x 60 s)" bash scripts/fuzz.sh 60
 leg "LibTorch 2.6 (Debian 13 root), normal build + ctest" libtorch2
 
-echo "== all legs passed in $(elapsed $(( SECONDS - start )))"
+cpu_seconds
+echo "== all legs passed in $(elapsed $(( SECONDS - start ))) wall, $(elapsed "$cpu") CPU"
 printf '   %s\n' "${timings[@]}"
