@@ -18,14 +18,16 @@ namespace torchlr::compat {
 using OptimizerStateKey =
     typename std::decay_t<decltype(std::declval<torch::optim::Optimizer&>().state())>::key_type;
 
-/// The key under which `optimizer.state()` keeps `param`'s state.
-inline OptimizerStateKey optimizer_state_key(const at::Tensor& param) {
-  if constexpr (std::is_same_v<OptimizerStateKey, std::string>) {
+/// The key under which `optimizer.state()` keeps `param`'s state. (A template only so that the
+/// branch for the other version is discarded.)
+template <typename Key = OptimizerStateKey>
+Key optimizer_state_key(const at::Tensor& param) {
+  if constexpr (std::is_same_v<Key, std::string>) {
     std::ostringstream key;  // what 1.13's c10::guts::to_string does
     key << param.unsafeGetTensorImpl();
     return key.str();
   } else {
-    return static_cast<OptimizerStateKey>(param.unsafeGetTensorImpl());
+    return static_cast<Key>(param.unsafeGetTensorImpl());
   }
 }
 
