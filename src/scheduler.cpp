@@ -236,7 +236,7 @@ void LRScheduler::warn_if_optimizer_not_stepped() const {
   // PyTorch checks once, on the first user call; torchlr can only tell for optimizers that keep
   // per-parameter state, which is still empty if optimizer.step() never ran.
   if (optimizer_->state().empty() && detail::optimizer_creates_state_on_step(*optimizer_)) {
-    TORCH_WARN(
+    detail::warn(
         "Detected call of `lr_scheduler.step()` before `optimizer.step()`. You should call them in "
         "the opposite order: `optimizer.step()` before `lr_scheduler.step()`. Failure to do this "
         "will result in skipping the first value of the learning rate schedule.");
