@@ -60,8 +60,4 @@ void warn(const std::string& message);
 /// the first scheduler step means the optimizer was never stepped.
 bool optimizer_creates_state_on_step(const torch::optim::Optimizer& optimizer);
 
-/// PyTorch's `group["initial_lr"] = lr` (assignment, not setdefault), before a scheduler's
-/// base class registers the group.
-void assign_initial_lr(const torch::optim::Optimizer& optimizer, std::size_t group, double lr);
-
 }  // namespace torchlr::detail
