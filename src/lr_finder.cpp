@@ -12,6 +12,7 @@
 
 #include <torchlr/svg.h>
 
+#include "internal.h"
 #include "training_snapshot.h"
 
 namespace torchlr {
@@ -200,13 +201,15 @@ LRFinderResult::LRFinderResult(std::vector<double> lrs, std::vector<double> raw_
       losses_(std::move(losses)),
       stop_reason_(stop_reason),
       options_(std::move(options)),
-      group_ratios_(std::move(group_ratios)) {
+      group_ratios_(std::move(group_ratios)),
+      warned_(std::make_shared<std::atomic<bool>>(false)) {
   options_.on_step(nullptr);  // the result must not call back into a finished test
 }
 
 SuggestionResult LRFinderResult::suggest(Suggestion method) const {
   SuggestionResult result = suggest_lr(lrs_, losses_, method, options_.skip_begin(), options_.num_iter());
-  if (!result.warning.empty()) TORCH_WARN("lr_find: ", result.warning);
+  // The curve does not change, so neither does what is wrong with it: said once per result.
+  if (!result.warning.empty() && !warned_->exchange(true)) detail::warn("lr_find: " + result.warning);
   return result;
 }
 
