@@ -12,6 +12,7 @@
 
 #include <torchlr/svg.h>
 
+#include "internal.h"
 #include "training_snapshot.h"
 
 namespace torchlr {
@@ -161,9 +162,9 @@ class FinishGuard {
     try {
       if (finish_) finish_();
     } catch (const std::exception& e) {
-      TORCH_WARN("lr_find could not finish reading its data: ", e.what());
+      detail::warn(std::string("lr_find could not finish reading its data: ") + e.what());
     } catch (...) {
-      TORCH_WARN("lr_find could not finish reading its data");
+      detail::warn("lr_find could not finish reading its data");
     }
   }
   FinishGuard(const FinishGuard&) = delete;
@@ -187,16 +188,16 @@ LRFinderResult detail::run_range_test(torch::nn::Module& model, torch::optim::Op
     for (std::size_t g = 0; g < groups.size(); ++g) ratios[g] = groups[g].options().get_lr() / lr0;
   }
   if (!ModuleModes(model).any_training()) {
-    TORCH_WARN("lr_find: the model is in eval mode, so the range test trains it in eval mode (no dropout, "
-               "BatchNorm on its running statistics); call model->train() first to test it as it trains");
+    detail::warn("lr_find: the model is in eval mode, so the range test trains it in eval mode (no dropout, "
+                 "BatchNorm on its running statistics); call model->train() first to test it as it trains");
   }
 
   std::optional<TrainingSnapshot> snapshot;
   if (options.restore()) {
     snapshot.emplace(model, optimizer);
     for (const auto& type : snapshot->state_types_set_aside()) {
-      TORCH_WARN("lr_find: the optimizer state type ", type, " has no usable serialize(), so the range test "
-                 "starts that state afresh; the optimizer gets its own state objects back afterwards");
+      detail::warn("lr_find: the optimizer state type " + type + " has no usable serialize(), so the range test "
+                   "starts that state afresh; the optimizer gets its own state objects back afterwards");
     }
   }
 
@@ -291,13 +292,15 @@ LRFinderResult::LRFinderResult(std::vector<double> lrs, std::vector<double> raw_
       losses_(std::move(losses)),
       stop_reason_(stop_reason),
       options_(std::move(options)),
-      group_ratios_(std::move(group_ratios)) {
+      group_ratios_(std::move(group_ratios)),
+      warned_(std::make_shared<std::atomic<bool>>(false)) {
   options_.on_step(nullptr);  // the result must not call back into a finished test
 }
 
 SuggestionResult LRFinderResult::suggest(Suggestion method) const {
   SuggestionResult result = suggest_lr(lrs_, losses_, method, options_.skip_begin(), options_.num_iter());
-  if (!result.warning.empty()) TORCH_WARN("lr_find: ", result.warning);
+  // The curve does not change, so neither does what is wrong with it: said once per result.
+  if (!result.warning.empty() && !warned_->exchange(true)) detail::warn("lr_find: " + result.warning);
   return result;
 }
 

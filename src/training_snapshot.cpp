@@ -18,6 +18,8 @@
 #include <torch/optim/sgd.h>
 #include <torch/serialize/archive.h>
 
+#include "internal.h"
+
 namespace torchlr::detail {
 namespace {
 
@@ -315,9 +317,9 @@ TrainingSnapshot::~TrainingSnapshot() {
     put_back();
   } catch (const std::exception& e) {
     // Unwinding already: a destructor must not throw, so the failure is reported loudly instead.
-    TORCH_WARN("lr_find could not restore the model and optimizer: ", e.what());
+    detail::warn(std::string("lr_find could not restore the model and optimizer: ") + e.what());
   } catch (...) {
-    TORCH_WARN("lr_find could not restore the model and optimizer");
+    detail::warn("lr_find could not restore the model and optimizer");
   }
 }
 

@@ -4,6 +4,7 @@
 // lr, smooth the loss, stop when it diverges, suggest an lr, and put the model, the optimizer
 // and the random generators back exactly as they were. Nothing is written to disk.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -95,6 +96,8 @@ class LRFinderResult {
 
   /// The suggested lr, or empty (see `suggest` for the reason).
   std::optional<double> suggestion(Suggestion method = Suggestion::steepest) const;
+  /// The suggestion, or why there is none. A warning about the curve (no clear descent) is
+  /// also reported through torchlr's warnings, once per result however often it is asked for.
   SuggestionResult suggest(Suggestion method = Suggestion::steepest) const;
 
   /// Writes the suggestion into every group (scaled by the groups' original ratios with
@@ -113,6 +116,7 @@ class LRFinderResult {
   StopReason stop_reason_;
   LRFinderOptions options_;
   std::vector<double> group_ratios_;
+  std::shared_ptr<std::atomic<bool>> warned_;  // whether suggest() has warned (copies share it)
 };
 
 /// The suggestion rules on a recorded curve (what LRFinderResult::suggest uses), for curves
