@@ -5,7 +5,7 @@
 // weights (one layer registered twice, so parameters() lists its weight twice): the snapshot
 // holds each tensor once, so its memory is that of the distinct tensors.
 //
-//   ./finder_overhead [--quick]
+//   ./finder_overhead [--quick | --tied]   (--tied: only the tied-weights rows and their untied twins)
 
 #include <algorithm>
 #include <chrono>
@@ -139,6 +139,7 @@ Measured measure(int64_t width, int64_t batch, int64_t steps, int repetitions, b
 
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::string(argv[1]) == "--quick";
+  const bool tied_only = argc > 1 && std::string(argv[1]) == "--tied";
   const int reps = quick ? 1 : 5;
   std::printf("LR finder overhead: MLP 3 layers, Adam, batch 128, CPU, %d repetitions (medians)\n\n", reps);
   std::printf("| width | steps | plain loop (s) | lr_find (s) | ratio | snapshot (ms) | restore (ms) | extra peak memory (MiB) | snapshot: params, grads, Adam state (MiB) |\n");
@@ -150,6 +151,11 @@ int main(int argc, char** argv) {
                 m.extra_memory / (1 << 20), m.state / (1 << 20));
     std::fflush(stdout);
   };
+  if (tied_only) {
+    row(1024, 10, 3);
+    row(1024, 10, 3, /*tied=*/true);
+    return 0;
+  }
   row(512, quick ? 20 : 200, reps);
   if (quick) return 0;
   std::printf("\nGrowth (10 steps each, 3 repetitions):\n\n");
