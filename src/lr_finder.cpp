@@ -12,6 +12,7 @@
 
 #include <torchlr/svg.h>
 
+#include "internal.h"
 #include "training_snapshot.h"
 
 namespace torchlr {
@@ -107,12 +108,77 @@ torch::Device detail::model_device(const torch::nn::Module& model) {
   return params.empty() ? torch::Device(torch::kCPU) : params.front().device();
 }
 
-LRFinderResult lr_find(torch::nn::Module& model, torch::optim::Optimizer& optimizer,
-                       const std::function<torch::Tensor()>& loss_of_next_batch,
-                       const LRFinderOptions& options,
-                       const std::function<torch::Tensor()>& val_loss_of_next_batch) {
-  TORCH_CHECK_VALUE(static_cast<bool>(loss_of_next_batch), "lr_find: loss_of_next_batch is empty");
-  validate(options, static_cast<bool>(val_loss_of_next_batch));
+namespace {
+
+// The loss of one optimizer step: `accumulation_steps` micro-batches, evaluated again whenever
+// the optimizer asks (LBFGS's closure calls). The first evaluation is the one recorded; it stops
+// at the first non-finite micro-batch, before its backward pass.
+class StepLoss {
+ public:
+  StepLoss(torch::optim::Optimizer& optimizer, std::vector<std::function<torch::Tensor()>> micro_batches)
+      : optimizer_(optimizer), micro_batches_(std::move(micro_batches)) {}
+
+  /// zero_grad, then the forward and backward pass of every micro-batch: their mean loss, or
+  /// nullopt (without a backward pass for that micro-batch) when one is not finite and
+  /// `stop_on_non_finite`.
+  std::optional<double> evaluate(bool stop_on_non_finite) {
+    optimizer_.zero_grad();
+    const double count = static_cast<double>(micro_batches_.size());
+    double sum = 0;
+    for (auto& loss_of_batch : micro_batches_) {
+      torch::Tensor loss = loss_of_batch();
+      const double value = scalar_loss(loss, "loss function");
+      if (stop_on_non_finite && !std::isfinite(value)) return std::nullopt;
+      (loss / count).backward();
+      sum += value;
+    }
+    return sum / count;
+  }
+
+  /// The closure for optimizer.step: the first call returns the loss `first` already computed
+  /// (its gradients are in place), later calls evaluate again.
+  torch::optim::Optimizer::LossClosure closure(double first) {
+    return [this, first, fresh = true]() mutable {
+      double loss = first;
+      if (fresh) {
+        fresh = false;
+      } else {
+        loss = *evaluate(/*stop_on_non_finite=*/false);
+      }
+      return torch::tensor(loss, torch::kDouble);
+    };
+  }
+
+ private:
+  torch::optim::Optimizer& optimizer_;
+  std::vector<std::function<torch::Tensor()>> micro_batches_;
+};
+
+// Ends the data side of the test (BatchSource::finish) when it is left, normally or not.
+class FinishGuard {
+ public:
+  explicit FinishGuard(const std::function<void()>& finish) : finish_(finish) {}
+  ~FinishGuard() {
+    try {
+      if (finish_) finish_();
+    } catch (const std::exception& e) {
+      detail::warn(std::string("lr_find could not finish reading its data: ") + e.what());
+    } catch (...) {
+      detail::warn("lr_find could not finish reading its data");
+    }
+  }
+  FinishGuard(const FinishGuard&) = delete;
+  FinishGuard& operator=(const FinishGuard&) = delete;
+
+ private:
+  const std::function<void()>& finish_;
+};
+
+}  // namespace
+
+LRFinderResult detail::run_range_test(torch::nn::Module& model, torch::optim::Optimizer& optimizer,
+                                      const BatchSource& source, const LRFinderOptions& options) {
+  validate(options, static_cast<bool>(source.next_validation_loss));
   auto& groups = optimizer.param_groups();
   TORCH_CHECK_VALUE(!groups.empty(), "lr_find: the optimizer has no param groups");
   std::vector<double> ratios(groups.size(), 1.0);
@@ -121,73 +187,99 @@ LRFinderResult lr_find(torch::nn::Module& model, torch::optim::Optimizer& optimi
     TORCH_CHECK_VALUE(lr0 > 0, "lr_find: keep_group_ratios needs a positive lr in group 0, but it is ", lr0);
     for (std::size_t g = 0; g < groups.size(); ++g) ratios[g] = groups[g].options().get_lr() / lr0;
   }
+  if (!ModuleModes(model).any_training()) {
+    detail::warn("lr_find: the model is in eval mode, so the range test trains it in eval mode (no dropout, "
+                 "BatchNorm on its running statistics); call model->train() first to test it as it trains");
+  }
 
-  detail::TrainingSnapshot snapshot(model, optimizer);
-  if (!options.restore()) snapshot.release();
+  std::optional<TrainingSnapshot> snapshot;
+  if (options.restore()) {
+    snapshot.emplace(model, optimizer);
+    for (const auto& type : snapshot->state_types_set_aside()) {
+      detail::warn("lr_find: the optimizer state type " + type + " has no usable serialize(), so the range test "
+                   "starts that state afresh; the optimizer gets its own state objects back afterwards");
+    }
+  }
 
-  const auto ladder = lr_ladder(options.min_lr(), options.max_lr(), options.num_iter(), options.mode());
-  const double beta = options.beta();
-  const double accumulation = static_cast<double>(options.accumulation_steps());
   std::vector<double> lrs, raw, smoothed;
   StopReason reason = StopReason::completed;
-  double average = 0;
-  double best = std::numeric_limits<double>::infinity();
-  ProgressBar progress(options.progress_bar().value_or(platform::stderr_is_terminal()), options.num_iter());
+  {
+    // Destroyed before the restore below: what finishing the data does is undone too.
+    FinishGuard finish_data(source.finish);
+    const auto ladder = lr_ladder(options.min_lr(), options.max_lr(), options.num_iter(), options.mode());
+    const double beta = options.beta();
+    double average = 0;
+    double best = std::numeric_limits<double>::infinity();
+    ProgressBar progress(options.progress_bar().value_or(platform::stderr_is_terminal()), options.num_iter());
 
-  for (int64_t step = 0; step < options.num_iter(); ++step) {
-    set_lrs(optimizer, ladder[static_cast<std::size_t>(step)], ratios);
-    const double lr_used = groups[0].options().get_lr();
-    optimizer.zero_grad();
-    double loss_sum = 0;
-    bool finite = true;
-    for (int64_t micro = 0; micro < options.accumulation_steps() && finite; ++micro) {
-      torch::Tensor loss = loss_of_next_batch();
-      const double value = scalar_loss(loss, "loss function");
-      finite = std::isfinite(value);
-      if (!finite) break;
-      (loss / accumulation).backward();
-      loss_sum += value;
-    }
-    if (!finite) {
-      reason = StopReason::non_finite_loss;
-      break;
-    }
-    optimizer.step();
-    double loss = loss_sum / accumulation;
-    if (val_loss_of_next_batch) {
-      const bool was_training = model.is_training();
-      model.eval();
-      double val_sum = 0;
-      {
-        torch::NoGradGuard no_grad;
-        for (int64_t b = 0; b < options.val_batches(); ++b) {
-          val_sum += scalar_loss(val_loss_of_next_batch(), "validation loss function");
-        }
-      }
-      model.train(was_training);
-      loss = val_sum / static_cast<double>(options.val_batches());
-      if (!std::isfinite(loss)) {
+    for (int64_t step = 0; step < options.num_iter(); ++step) {
+      set_lrs(optimizer, ladder[static_cast<std::size_t>(step)], ratios);
+      const double lr_used = groups[0].options().get_lr();
+      std::vector<std::function<torch::Tensor()>> micro_batches;
+      for (int64_t micro = 0; micro < options.accumulation_steps(); ++micro) micro_batches.push_back(source.next_batch());
+      StepLoss step_loss(optimizer, std::move(micro_batches));
+      const std::optional<double> train_loss = step_loss.evaluate(/*stop_on_non_finite=*/true);
+      if (!train_loss) {
         reason = StopReason::non_finite_loss;
         break;
       }
-    }
-    // Bias-corrected EMA, k counting recorded points from 1.
-    average = beta * average + (1 - beta) * loss;
-    const double k = static_cast<double>(raw.size() + 1);
-    const double smooth = average / (1 - std::pow(beta, k));
-    lrs.push_back(lr_used);
-    raw.push_back(loss);
-    smoothed.push_back(smooth);
-    const LRFinderStep record{step, lr_used, loss, smooth};
-    progress.update(record);
-    if (options.on_step()) options.on_step()(record);
-    best = std::min(best, smooth);
-    if (options.early_stop_threshold() && smooth > best + (*options.early_stop_threshold() - 1) * std::abs(best)) {
-      reason = StopReason::diverged;
-      break;
+      optimizer.step(step_loss.closure(*train_loss));
+      double loss = *train_loss;
+      if (source.next_validation_loss) {
+        const ModuleModes modes(model);
+        model.eval();
+        double val_sum = 0;
+        try {
+          torch::NoGradGuard no_grad;
+          for (int64_t b = 0; b < options.val_batches(); ++b) {
+            val_sum += scalar_loss(source.next_validation_loss(), "validation loss function");
+          }
+        } catch (...) {
+          try {
+            modes.restore();
+          } catch (...) {  // the snapshot puts the modes back too; the first error is the one to report
+          }
+          throw;
+        }
+        modes.restore();
+        loss = val_sum / static_cast<double>(options.val_batches());
+        if (!std::isfinite(loss)) {
+          reason = StopReason::non_finite_loss;
+          break;
+        }
+      }
+      // Bias-corrected EMA, k counting recorded points from 1.
+      average = beta * average + (1 - beta) * loss;
+      const double k = static_cast<double>(raw.size() + 1);
+      const double smooth = average / (1 - std::pow(beta, k));
+      lrs.push_back(lr_used);
+      raw.push_back(loss);
+      smoothed.push_back(smooth);
+      const LRFinderStep record{step, lr_used, loss, smooth};
+      progress.update(record);
+      if (options.on_step()) options.on_step()(record);
+      best = std::min(best, smooth);
+      if (options.early_stop_threshold() && smooth > best + (*options.early_stop_threshold() - 1) * std::abs(best)) {
+        reason = StopReason::diverged;
+        break;
+      }
     }
   }
+  if (snapshot) snapshot->restore();
   return LRFinderResult(std::move(lrs), std::move(raw), std::move(smoothed), reason, options, std::move(ratios));
+}
+
+LRFinderResult lr_find(torch::nn::Module& model, torch::optim::Optimizer& optimizer,
+                       const std::function<torch::Tensor()>& loss_of_next_batch,
+                       const LRFinderOptions& options,
+                       const std::function<torch::Tensor()>& val_loss_of_next_batch) {
+  TORCH_CHECK_VALUE(static_cast<bool>(loss_of_next_batch), "lr_find: loss_of_next_batch is empty");
+  detail::BatchSource source;
+  source.next_batch = [&loss_of_next_batch]() -> std::function<torch::Tensor()> {
+    return [&loss_of_next_batch] { return loss_of_next_batch(); };
+  };
+  source.next_validation_loss = val_loss_of_next_batch;
+  return detail::run_range_test(model, optimizer, source, options);
 }
 
 // ---- result ---------------------------------------------------------------------------------
@@ -200,13 +292,15 @@ LRFinderResult::LRFinderResult(std::vector<double> lrs, std::vector<double> raw_
       losses_(std::move(losses)),
       stop_reason_(stop_reason),
       options_(std::move(options)),
-      group_ratios_(std::move(group_ratios)) {
+      group_ratios_(std::move(group_ratios)),
+      warned_(std::make_shared<std::atomic<bool>>(false)) {
   options_.on_step(nullptr);  // the result must not call back into a finished test
 }
 
 SuggestionResult LRFinderResult::suggest(Suggestion method) const {
   SuggestionResult result = suggest_lr(lrs_, losses_, method, options_.skip_begin(), options_.num_iter());
-  if (!result.warning.empty()) TORCH_WARN("lr_find: ", result.warning);
+  // The curve does not change, so neither does what is wrong with it: said once per result.
+  if (!result.warning.empty() && !warned_->exchange(true)) detail::warn("lr_find: " + result.warning);
   return result;
 }
 

@@ -85,4 +85,24 @@ using WarningHandlerGuard = c10::WarningUtils::WarningHandlerGuard;
 using WarningHandlerGuard = c10::Warning::WarningHandlerGuard;
 #endif
 
+
+/// The warning handler in effect (LibTorch's default one unless a program or test installed its
+/// own): `c10::Warning::` in 1.13, `c10::WarningUtils::` in 2.x.
+inline c10::WarningHandler* current_warning_handler() {
+#if TORCH_VERSION_MAJOR >= 2
+  return c10::WarningUtils::get_warning_handler();
+#else
+  return c10::Warning::get_warning_handler();
+#endif
+}
+
+/// Hands `message` to the current warning handler, as a verbatim user warning.
+inline void emit_warning(const c10::SourceLocation& where, const std::string& message) {
+#if TORCH_VERSION_MAJOR >= 2
+  c10::warn(c10::Warning(c10::UserWarning(), where, message, /*verbatim=*/true));
+#else
+  c10::Warning::warn(where, message, /*verbatim=*/true);
+#endif
+}
+
 }  // namespace torchlr::compat

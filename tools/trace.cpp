@@ -95,10 +95,21 @@ class Object {
   }
 
   /// A number, or an array of one number per group (PyTorch's "float or list").
-  PerGroup per_group(const std::string& key, double fallback) {
-    if (!has(key)) return fallback;
+  PerGroup per_group(const std::string& key) {
     if (raw(key).is_array()) return numbers(key);
     return number(key);
+  }
+  PerGroup per_group(const std::string& key, double fallback) { return has(key) ? per_group(key) : fallback; }
+
+  /// An integer argument that PyTorch checks to be an int: any other number is refused with
+  /// PyTorch's words for it, `refusal` followed by the value.
+  int64_t integer_refused_as(const std::string& key, const std::string& refusal) {
+    const json& v = raw(key);
+    TORCH_CHECK_VALUE(!v.is_number() || v.is_number_integer(), where(key), ": ", refusal, v.dump());
+    return integer(key);
+  }
+  int64_t integer_refused_as(const std::string& key, int64_t fallback, const std::string& refusal) {
+    return has(key) ? integer_refused_as(key, refusal) : fallback;
   }
 
   std::optional<int64_t> optional_integer(const std::string& key) {
@@ -303,12 +314,16 @@ std::shared_ptr<LRScheduler> build_scheduler(const json& config, const std::stri
         CosineAnnealingLROptions(o.integer("T_max")).eta_min(o.number("eta_min", 0.0)));
   } else if (name == "CosineAnnealingWarmRestarts") {
     scheduler = std::make_shared<CosineAnnealingWarmRestarts>(
-        optimizer, CosineAnnealingWarmRestartsOptions(o.integer("T_0"))
-                       .T_mult(o.integer("T_mult", 1))
+        optimizer, CosineAnnealingWarmRestartsOptions(
+                       o.integer_refused_as("T_0", "Expected positive integer T_0, but got "))
+                       .T_mult(o.integer_refused_as("T_mult", 1, "Expected integer T_mult >= 1, but got "))
                        .eta_min(o.number("eta_min", 0.0)));
   } else if (name == "CyclicLR") {
+    // Read one after the other, so that a config missing both names base_lr, as PyTorch would.
+    const PerGroup base_lr = o.per_group("base_lr");
+    const PerGroup max_lr = o.per_group("max_lr");
     scheduler = std::make_shared<CyclicLR>(
-        optimizer, CyclicLROptions(o.per_group("base_lr", 0.0), o.per_group("max_lr", 0.0))
+        optimizer, CyclicLROptions(base_lr, max_lr)
                        .step_size_up(o.integer("step_size_up", 2000))
                        .step_size_down(o.optional_integer("step_size_down"))
                        .mode(o.has("mode") ? o.string("mode") : "triangular")
@@ -319,7 +334,7 @@ std::shared_ptr<LRScheduler> build_scheduler(const json& config, const std::stri
                        .max_momentum(o.per_group("max_momentum", 0.9)));
   } else if (name == "OneCycleLR") {
     scheduler = std::make_shared<OneCycleLR>(
-        optimizer, OneCycleLROptions(o.per_group("max_lr", 0.0))
+        optimizer, OneCycleLROptions(o.per_group("max_lr"))
                        .total_steps(o.optional_integer("total_steps"))
                        .epochs(o.optional_integer("epochs"))
                        .steps_per_epoch(o.optional_integer("steps_per_epoch"))

@@ -4,8 +4,10 @@
 // lr, smooth the loss, stop when it diverges, suggest an lr, and put the model, the optimizer
 // and the random generators back exactly as they were. Nothing is written to disk.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -94,6 +96,8 @@ class LRFinderResult {
 
   /// The suggested lr, or empty (see `suggest` for the reason).
   std::optional<double> suggestion(Suggestion method = Suggestion::steepest) const;
+  /// The suggestion, or why there is none. A warning about the curve (no clear descent) is
+  /// also reported through torchlr's warnings, once per result however often it is asked for.
   SuggestionResult suggest(Suggestion method = Suggestion::steepest) const;
 
   /// Writes the suggestion into every group (scaled by the groups' original ratios with
@@ -112,6 +116,7 @@ class LRFinderResult {
   StopReason stop_reason_;
   LRFinderOptions options_;
   std::vector<double> group_ratios_;
+  std::shared_ptr<std::atomic<bool>> warned_;  // whether suggest() has warned (copies share it)
 };
 
 /// The suggestion rules on a recorded curve (what LRFinderResult::suggest uses), for curves
@@ -126,6 +131,23 @@ std::vector<double> lr_ladder(double min_lr, double max_lr, int64_t num_iter, La
 /// batch and returns the loss (a scalar tensor); the finder does zero_grad, backward,
 /// optimizer.step, the lr ladder, smoothing, stopping and the restore. With `val_loss_of_next_batch`
 /// the recorded loss is the mean over `val_batches` of it, under NoGradGuard and eval mode.
+///
+/// Every step calls `optimizer.step(closure)`. LibTorch's first-order optimizers evaluate the
+/// closure once, and get the loss already computed; an optimizer that evaluates it again (LBFGS)
+/// calls `loss_of_next_batch` again each time, so through this entry point it sees a new batch
+/// per evaluation unless the function returns the loss of a fixed batch (full-batch LBFGS). The
+/// data-loader entry point below re-evaluates the same batch.
+///
+/// What is put back afterwards, bit for bit, after a normal return and after an exception:
+/// every tensor of every param group and every parameter and buffer of `model` (each once, tied
+/// weights included) with its gradient object and values; the optimizer's per-parameter state
+/// (the very state objects it had: the test steps from copies of them); every group's params and
+/// options; the train/eval flag of `model` and of each submodule; the CPU random generator and
+/// the generator of each GPU that already has a CUDA context. Not put back: anything else your
+/// optimizer or loss function keeps (members outside `optimizer.state()`), and the position in
+/// your data. Training steps run in the modes the modules are in (a frozen BatchNorm stays
+/// frozen; a model entirely in eval mode trains in eval mode, with a warning). A failed restore
+/// on a normal return throws.
 LRFinderResult lr_find(torch::nn::Module& model, torch::optim::Optimizer& optimizer,
                        const std::function<torch::Tensor()>& loss_of_next_batch,
                        const LRFinderOptions& options = LRFinderOptions(),
@@ -133,26 +155,86 @@ LRFinderResult lr_find(torch::nn::Module& model, torch::optim::Optimizer& optimi
 
 namespace detail {
 
+/// What the range test reads its data from.
+struct BatchSource {
+  /// Takes the next training batch and returns its loss, as a function that can be evaluated
+  /// again on the same batch (for optimizers that re-evaluate, such as LBFGS).
+  std::function<std::function<torch::Tensor()>()> next_batch;
+  /// The loss of the next validation batch; empty without validation.
+  std::function<torch::Tensor()> next_validation_loss;
+  /// Called once when the test ends (normally or by an exception), before the restore, so that
+  /// what it does with the data (finishing a loader's epoch) is undone by the restore too.
+  std::function<void()> finish;
+};
+
+LRFinderResult run_range_test(torch::nn::Module& model, torch::optim::Optimizer& optimizer,
+                              const BatchSource& source, const LRFinderOptions& options);
+
+template <typename Loader, typename = void>
+struct HasWorkerThreads : std::false_type {};
+template <typename Loader>
+struct HasWorkerThreads<Loader, std::void_t<decltype(std::declval<const Loader&>().options().workers)>>
+    : std::true_type {};
+
 /// Cycles over a LibTorch data loader, starting again from the beginning when it runs out.
+///
+/// A LibTorch loader with worker threads refuses a new iterator ("another iterator is not yet
+/// exhausted") while batches of an abandoned epoch are still queued, and offers no way to drop
+/// them. So `finish()` runs the open epoch to its end, discarding its batches: the cost of
+/// loading the rest of one epoch (no forward or backward pass); for a stateful loader that is the
+/// rest of its stream, and a loader whose epoch never ends (an endless sampler) would never
+/// finish: use the callable entry point for those. Loaders without workers need nothing, and are
+/// left as they are.
 template <typename Loader>
 class LoaderCycle {
  public:
-  explicit LoaderCycle(Loader& loader) : loader_(loader) {}
+  using Batch = std::decay_t<decltype(*std::declval<Loader&>().begin())>;
 
-  auto next() -> typename std::decay_t<decltype(*std::declval<Loader&>().begin())> {
+  explicit LoaderCycle(Loader& loader) : loader_(loader) {}
+  LoaderCycle(const LoaderCycle&) = delete;
+  LoaderCycle& operator=(const LoaderCycle&) = delete;
+  ~LoaderCycle() {
+    try {
+      finish();
+    } catch (...) {  // finish() already swallows what the loader throws; nothing may escape here
+    }
+  }
+
+  Batch next() {
     if (!it_ || *it_ == loader_.end()) {
-      it_.emplace(loader_.begin());
+      it_ = std::make_unique<Iterator>(loader_.begin());
       TORCH_CHECK_VALUE(*it_ != loader_.end(), "lr_find: the data loader yielded no batch");
     }
-    auto batch = **it_;
+    Batch batch = std::move(**it_);  // the iterator replaces it on ++
     ++*it_;
     return batch;
   }
 
+  /// Leaves the loader ready for a new epoch.
+  void finish() noexcept {
+    if (!it_) return;
+    if constexpr (HasWorkerThreads<Loader>::value) {
+      if (loader_.options().workers > 0) drain();
+    }
+    it_.reset();
+  }
+
  private:
+  // Each failed fetch still consumes one queued batch, so this ends with the epoch.
+  void drain() noexcept {
+    for (;;) {
+      try {
+        if (*it_ == loader_.end()) return;
+        ++*it_;
+      } catch (...) {
+        // A batch that failed to load (the dataset threw in a worker): skip it.
+      }
+    }
+  }
+
   using Iterator = decltype(std::declval<Loader&>().begin());
   Loader& loader_;
-  std::optional<Iterator> it_;
+  std::unique_ptr<Iterator> it_;
 };
 
 /// The device of the model's first parameter (CPU for a model without parameters).
@@ -164,19 +246,33 @@ torch::Tensor batch_loss(Model& model, const Batch& batch, LossFn& loss_fn, cons
   return loss_fn(model.forward(batch.data.to(device)), batch.target.to(device));
 }
 
+/// The source for a model, a loader of (data, target) batches and a loss function.
+template <typename Model, typename Loader, typename LossFn>
+BatchSource loader_source(Model& model, LoaderCycle<Loader>& batches, LossFn& loss_fn, const torch::Device& device) {
+  BatchSource source;
+  source.next_batch = [&model, &batches, &loss_fn, device]() -> std::function<torch::Tensor()> {
+    auto batch = std::make_shared<typename LoaderCycle<Loader>::Batch>(batches.next());
+    return [&model, &loss_fn, device, batch] { return batch_loss(model, *batch, loss_fn, device); };
+  };
+  source.finish = [&batches] { batches.finish(); };
+  return source;
+}
+
 }  // namespace detail
 
 /// The range test on a model, a data loader of `torch::data::Example<>` batches (data, target)
-/// and a loss function `loss_fn(output, target)`. Batches go to the model's device.
+/// and a loss function `loss_fn(output, target)`. Batches go to the model's device. The loader
+/// stays usable afterwards, also with worker threads and also when the test throws: with
+/// workers, the epoch the test opened is run to its end first (its remaining batches are loaded
+/// and discarded), since LibTorch cannot abandon one. The next epoch starts from the beginning.
+/// Call it between epochs: a loader with workers refuses a new epoch while one is open.
 template <typename Model, typename Loader, typename LossFn,
           typename = std::enable_if_t<std::is_invocable_v<LossFn&, torch::Tensor, torch::Tensor>>>
 LRFinderResult lr_find(Model& model, torch::optim::Optimizer& optimizer, Loader& loader,
                        LossFn loss_fn, const LRFinderOptions& options = LRFinderOptions()) {
   const torch::Device device = detail::model_device(model);
   detail::LoaderCycle<Loader> batches(loader);
-  return lr_find(
-      model, optimizer, [&] { return detail::batch_loss(model, batches.next(), loss_fn, device); },
-      options);
+  return detail::run_range_test(model, optimizer, detail::loader_source(model, batches, loss_fn, device), options);
 }
 
 /// As above, recording the mean loss over `options.val_batches()` batches of `val_loader` after
@@ -188,9 +284,13 @@ LRFinderResult lr_find(Model& model, torch::optim::Optimizer& optimizer, Loader&
   const torch::Device device = detail::model_device(model);
   detail::LoaderCycle<Loader> batches(loader);
   detail::LoaderCycle<ValLoader> val_batches(val_loader);
-  return lr_find(
-      model, optimizer, [&] { return detail::batch_loss(model, batches.next(), loss_fn, device); },
-      options, [&] { return detail::batch_loss(model, val_batches.next(), loss_fn, device); });
+  detail::BatchSource source = detail::loader_source(model, batches, loss_fn, device);
+  source.next_validation_loss = [&] { return detail::batch_loss(model, val_batches.next(), loss_fn, device); };
+  source.finish = [&] {
+    batches.finish();
+    val_batches.finish();
+  };
+  return detail::run_range_test(model, optimizer, source, options);
 }
 
 }  // namespace torchlr
