@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <c10/util/Exception.h>
 
@@ -14,6 +15,14 @@ class Optimizer;
 }
 
 namespace torchlr::detail {
+
+/// Every group's lr and momentum (NaN for a group without one), as read before a scheduler
+/// that writes the optimizer ahead of its base class (CyclicLR, OneCycleLR) does so.
+struct OptimizerValues {
+  std::vector<double> lrs;
+  std::vector<double> momenta;
+};
+OptimizerValues read_optimizer_values(const torch::optim::Optimizer& optimizer);
 
 /// Python's `a % b` for integers: the result has the sign of `b` (C++ truncates instead).
 inline int64_t floor_mod(int64_t a, int64_t b) {

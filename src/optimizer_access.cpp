@@ -5,7 +5,7 @@
 #include <memory>
 #include <mutex>
 
-#include <torchlr/lr_access.h>
+#include "lr_access.h"
 #include <torchlr/momentum.h>
 
 #include <torch/optim/adagrad.h>

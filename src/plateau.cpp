@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "internal.h"
+#include "lr_access.h"
 #include "state_archive_impl.h"
 
 namespace torchlr {
@@ -39,9 +40,12 @@ ReduceLROnPlateau::ReduceLROnPlateau(torch::optim::Optimizer& optimizer,
       options_(validated(options)),
       min_lrs_(expand_min_lrs(options_, optimizer.param_groups().size())),
       best_(options_.mode() == "min" ? std::numeric_limits<double>::infinity()
-                                     : -std::numeric_limits<double>::infinity()) {
+                                     : -std::numeric_limits<double>::infinity()),
+      lr_access_(std::make_unique<detail::LrAccess>()) {
   record_last_lr();
 }
+
+ReduceLROnPlateau::~ReduceLROnPlateau() = default;
 
 bool ReduceLROnPlateau::is_better(double a) const {
   // A non-finite metric is never an improvement, so it can never become `best`.
@@ -94,19 +98,19 @@ void ReduceLROnPlateau::reduce_lr() {
                       "`optimizer` param groups.");
     min_lrs_.assign(groups.size(), options_.min_lr().values().front());
   }
-  lr_access_.sync(groups);
+  lr_access_->sync(groups);
   for (std::size_t g = 0; g < groups.size(); ++g) {
-    const double old_lr = lr_access_.get(g);
+    const double old_lr = lr_access_->get(g);
     const double new_lr = std::max(old_lr * options_.factor(), min_lrs_[g]);
-    if (old_lr - new_lr > options_.eps()) lr_access_.set(g, new_lr);
+    if (old_lr - new_lr > options_.eps()) lr_access_->set(g, new_lr);
   }
 }
 
 void ReduceLROnPlateau::record_last_lr() {
   auto& groups = optimizer_->param_groups();
   last_lr_.resize(groups.size());
-  lr_access_.sync(groups);
-  for (std::size_t g = 0; g < groups.size(); ++g) last_lr_[g] = lr_access_.get(g);
+  lr_access_->sync(groups);
+  for (std::size_t g = 0; g < groups.size(); ++g) last_lr_[g] = lr_access_->get(g);
 }
 
 void ReduceLROnPlateau::checkpoint(StateArchive& archive) {
@@ -155,16 +159,9 @@ void ReduceLROnPlateau::load(torch::serialize::InputArchive& archive) {
   detail::load_state(archive, [this](StateArchive& a) { checkpoint(a); });
 }
 
-torch::serialize::OutputArchive& operator<<(torch::serialize::OutputArchive& archive,
-                                            const ReduceLROnPlateau& scheduler) {
-  scheduler.save(archive);
-  return archive;
-}
-
-torch::serialize::InputArchive& operator>>(torch::serialize::InputArchive& archive,
-                                           ReduceLROnPlateau& scheduler) {
-  scheduler.load(archive);
-  return archive;
+void ReduceLROnPlateau::step_with(std::optional<double> metric) {
+  TORCH_CHECK_VALUE(metric.has_value(), "ReduceLROnPlateau: step() missing 1 required argument: 'metrics'");
+  step(*metric);
 }
 
 }  // namespace torchlr
