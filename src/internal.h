@@ -10,6 +10,9 @@
 
 #include <c10/util/Exception.h>
 
+#include <torchlr/modes.h>
+#include <torchlr/state_archive.h>
+
 namespace torch::optim {
 class Optimizer;
 }
@@ -56,6 +59,20 @@ template <typename Values>
 void check_all_finite_in_checkpoint(const std::string& owner, const char* what, const Values& values) {
   for (double v : values) {
     TORCH_CHECK_VALUE(std::isfinite(v), owner, ": the checkpoint's ", what, " holds a non-finite value ", v);
+  }
+}
+
+/// A mode in a checkpoint, as PyTorch's string; an unknown one is refused naming `owner`.
+template <typename Mode>
+void mode_field(StateArchive& archive, const std::string& key, Mode& mode, const std::string& owner) {
+  std::string text = to_string(mode);
+  archive.field(key, text);
+  if (archive.loading()) {
+    try {
+      parse_config_enum(key, text, mode);
+    } catch (const c10::ValueError&) {
+      C10_THROW_ERROR(ValueError, c10::str(owner, ": the checkpoint holds an unknown ", key, " '", text, "'"));
+    }
   }
 }
 

@@ -10,6 +10,7 @@
 
 #include <torch/arg.h>
 
+#include <torchlr/modes.h>
 #include <torchlr/per_group.h>
 #include <torchlr/scheduler_base.h>
 #include <torchlr/state_archive.h>
@@ -24,13 +25,11 @@ class LrAccess;
 /// threshold_mode='rel', cooldown=0, min_lr=0, eps=1e-8)`, as in current Python PyTorch (not
 /// LibTorch's `ReduceLROnPlateauScheduler`, whose max/abs comparison and max-mode start differ).
 struct ReduceLROnPlateauOptions {
-  /// "min" or "max".
-  TORCH_ARG(std::string, mode) = "min";
+  TORCH_ARG(PlateauMode, mode) = PlateauMode::min;
   TORCH_ARG(double, factor) = 0.1;
   TORCH_ARG(int64_t, patience) = 10;
   TORCH_ARG(double, threshold) = 1e-4;
-  /// "rel" or "abs".
-  TORCH_ARG(std::string, threshold_mode) = "rel";
+  TORCH_ARG(ThresholdMode, threshold_mode) = ThresholdMode::rel;
   TORCH_ARG(int64_t, cooldown) = 0;
   TORCH_ARG(PerGroup, min_lr) = 0.0;
   TORCH_ARG(double, eps) = 1e-8;

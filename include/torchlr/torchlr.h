@@ -10,6 +10,7 @@
 #include <torchlr/factory.h>
 #include <torchlr/lambda.h>
 #include <torchlr/lr_finder.h>
+#include <torchlr/modes.h>
 #include <torchlr/momentum.h>
 #include <torchlr/per_group.h>
 #include <torchlr/plateau.h>
