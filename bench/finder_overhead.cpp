@@ -130,7 +130,6 @@ Measured measure(int64_t width, int64_t batch, int64_t steps, int repetitions, b
     start = std::chrono::steady_clock::now();
     snap.restore();
     restore.push_back(seconds_since(start));
-    snap.release();
   }
   return {median(plain), median(finder), median(snapshot), median(restore),
           std::max(0.0, median(finder_peak) - median(plain_peak)), s.state_bytes()};

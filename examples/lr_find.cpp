@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
   }
   result.plot_svg(plot);
   std::cout << "plot: " << plot << "\n";
-  std::cout << "model untouched: " << (torch::equal(before, model.fc1->weight) ? "yes" : "no") << "\n";
-  return 0;
+  const bool untouched = torch::equal(before, model.fc1->weight);
+  std::cout << "model untouched: " << (untouched ? "yes" : "no") << "\n";
+  return untouched ? 0 : 1;
 }

@@ -30,6 +30,29 @@ void write_momenta(torch::optim::Optimizer& optimizer, const MomentumAccess& acc
   for (std::size_t g = 0; g < momenta.size(); ++g) access.set(groups[g].options(), momenta[g]);
 }
 
+// Runs `write`; if it throws partway (a user's momentum setter refusing), every group's lr and
+// momentum is put back as `before` holds them first, so a refused construction writes nothing.
+template <typename Write>
+void write_or_restore(torch::optim::Optimizer& optimizer, const detail::OptimizerValues& before, Write write) {
+  try {
+    write();
+  } catch (...) {
+    auto& groups = optimizer.param_groups();
+    for (std::size_t g = 0; g < groups.size() && g < before.lrs.size(); ++g) {
+      auto& options = groups[g].options();
+      options.set_lr(before.lrs[g]);
+      const MomentumAccess* access = momentum_access(options);
+      if (access == nullptr || std::isnan(before.momenta[g])) continue;
+      try {
+        access->set(options, before.momenta[g]);
+      } catch (...) {
+        // The setter refuses the old value too; the original error is the one to report.
+      }
+    }
+    throw;
+  }
+}
+
 // Every group's momentum as it is in the optimizer, saved and restored with the checkpoint, so
 // that a resumed run has the checkpoint's momentum whatever torch::load of the optimizer did.
 void optimizer_momenta_field(StateArchive& archive, torch::optim::Optimizer& optimizer,
@@ -84,8 +107,10 @@ detail::OptimizerValues prepare_cyclic(torch::optim::Optimizer& optimizer, const
   }
   auto before = detail::read_optimizer_values(optimizer);
   auto& groups = optimizer.param_groups();
-  for (std::size_t g = 0; g < n; ++g) groups[g].options().set_lr(base_lrs[g]);
-  if (access) write_momenta(optimizer, *access, max_momentums);
+  write_or_restore(optimizer, before, [&] {
+    for (std::size_t g = 0; g < n; ++g) groups[g].options().set_lr(base_lrs[g]);
+    if (access) write_momenta(optimizer, *access, max_momentums);
+  });
   return before;
 }
 
@@ -128,10 +153,9 @@ detail::OptimizerValues prepare_one_cycle(torch::optim::Optimizer& optimizer, co
     check_all_finite("OneCycleLR", "base_momentum", o.base_momentum().expand("base_momentum", n));
   }
   auto before = detail::read_optimizer_values(optimizer);
-  for (std::size_t g = 0; g < n; ++g) {
-    detail::assign_initial_lr(optimizer, g, max_lrs[g] / o.div_factor());
-  }
-  if (access) write_momenta(optimizer, *access, max_momentums);
+  // Assigned by the base class, which takes them back if construction fails.
+  for (std::size_t g = 0; g < n; ++g) before.initial_lrs.push_back(max_lrs[g] / o.div_factor());
+  if (access) write_or_restore(optimizer, before, [&] { write_momenta(optimizer, *access, max_momentums); });
   return before;
 }
 

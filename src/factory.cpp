@@ -20,9 +20,11 @@ constexpr int kMaxNesting = 32;
 // order matters and a static library's linker cannot drop them), then the registered ones.
 class Registry {
  public:
+  // Deliberately immortal, as torchlr's other registries: a static object of the program may
+  // build or look up schedulers while function-local statics are being destroyed.
   static Registry& instance() {
-    static Registry registry;
-    return registry;
+    static auto* registry = new Registry;
+    return *registry;
   }
 
   void add(SchedulerEntry entry) {
@@ -194,6 +196,18 @@ void SchedulerArgs::read(const std::string& key, std::optional<int64_t>& out) {
   int64_t value = 0;
   read(key, value);
   out = value;
+}
+
+int64_t SchedulerArgs::integer_refused_as(const std::string& key, const std::string& refusal) {
+  const ConfigValue& v = raw(key);
+  TORCH_CHECK_VALUE(!v.is_float(), where(key), ": ", refusal, v.dump());
+  return required<int64_t>(key);
+}
+
+SchedulerArgs& SchedulerArgs::optional_integer_refused_as(const std::string& key, int64_t& target,
+                                                          const std::string& refusal) {
+  if (has(key)) target = integer_refused_as(key, refusal);
+  return *this;
 }
 
 SchedulerList SchedulerArgs::schedulers(const std::string& key) {

@@ -24,6 +24,9 @@ namespace torchlr::detail {
 struct OptimizerValues {
   std::vector<double> lrs;
   std::vector<double> momenta;
+  /// One per group for a scheduler that assigns PyTorch's `group["initial_lr"]` (OneCycleLR)
+  /// instead of taking the remembered one; empty otherwise.
+  std::vector<double> initial_lrs;
 };
 OptimizerValues read_optimizer_values(const torch::optim::Optimizer& optimizer);
 
@@ -76,12 +79,14 @@ void mode_field(StateArchive& archive, const std::string& key, Mode& mode, const
   }
 }
 
+/// Reports a warning. It goes to the warning handler a program or test installed
+/// (c10::WarningUtils::WarningHandlerGuard), and otherwise to stderr as one plain line
+/// "torchlr warning: <message>": LibTorch's default handler may log through glog, which
+/// prefixes every line with noise about uninitialized logging (Debian's 1.13).
+void warn(const std::string& message);
+
 /// Whether `optimizer.step()` leaves per-parameter state behind, so that an empty state before
 /// the first scheduler step means the optimizer was never stepped.
 bool optimizer_creates_state_on_step(const torch::optim::Optimizer& optimizer);
-
-/// PyTorch's `group["initial_lr"] = lr` (assignment, not setdefault), before a scheduler's
-/// base class registers the group.
-void assign_initial_lr(const torch::optim::Optimizer& optimizer, std::size_t group, double lr);
 
 }  // namespace torchlr::detail

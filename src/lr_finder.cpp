@@ -12,6 +12,7 @@
 
 #include <torchlr/svg.h>
 
+#include "internal.h"
 #include "training_snapshot.h"
 
 namespace torchlr {
@@ -161,7 +162,9 @@ class FinishGuard {
     try {
       if (finish_) finish_();
     } catch (const std::exception& e) {
-      TORCH_WARN("lr_find could not finish reading its data: ", e.what());
+      detail::warn(std::string("lr_find could not finish reading its data: ") + e.what());
+    } catch (...) {
+      detail::warn("lr_find could not finish reading its data");
     }
   }
   FinishGuard(const FinishGuard&) = delete;
@@ -184,13 +187,19 @@ LRFinderResult detail::run_range_test(torch::nn::Module& model, torch::optim::Op
     TORCH_CHECK_VALUE(lr0 > 0, "lr_find: keep_group_ratios needs a positive lr in group 0, but it is ", lr0);
     for (std::size_t g = 0; g < groups.size(); ++g) ratios[g] = groups[g].options().get_lr() / lr0;
   }
-  if (!model.is_training()) {
-    TORCH_WARN("lr_find: the model is in eval mode, so the range test trains it in eval mode (no dropout, "
-               "BatchNorm on its running statistics); call model->train() first to test it as it trains");
+  if (!ModuleModes(model).any_training()) {
+    detail::warn("lr_find: the model is in eval mode, so the range test trains it in eval mode (no dropout, "
+                 "BatchNorm on its running statistics); call model->train() first to test it as it trains");
   }
 
-  detail::TrainingSnapshot snapshot(model, optimizer);
-  if (!options.restore()) snapshot.release();
+  std::optional<TrainingSnapshot> snapshot;
+  if (options.restore()) {
+    snapshot.emplace(model, optimizer);
+    for (const auto& type : snapshot->state_types_set_aside()) {
+      detail::warn("lr_find: the optimizer state type " + type + " has no usable serialize(), so the range test "
+                   "starts that state afresh; the optimizer gets its own state objects back afterwards");
+    }
+  }
 
   std::vector<double> lrs, raw, smoothed;
   StopReason reason = StopReason::completed;
@@ -226,7 +235,10 @@ LRFinderResult detail::run_range_test(torch::nn::Module& model, torch::optim::Op
             val_sum += scalar_loss(source.next_validation_loss(), "validation loss function");
           }
         } catch (...) {
-          modes.restore();
+          try {
+            modes.restore();
+          } catch (...) {  // the snapshot puts the modes back too; the first error is the one to report
+          }
           throw;
         }
         modes.restore();
@@ -253,7 +265,7 @@ LRFinderResult detail::run_range_test(torch::nn::Module& model, torch::optim::Op
       }
     }
   }
-  if (options.restore()) snapshot.restore();
+  if (snapshot) snapshot->restore();
   return LRFinderResult(std::move(lrs), std::move(raw), std::move(smoothed), reason, options, std::move(ratios));
 }
 
@@ -263,7 +275,9 @@ LRFinderResult lr_find(torch::nn::Module& model, torch::optim::Optimizer& optimi
                        const std::function<torch::Tensor()>& val_loss_of_next_batch) {
   TORCH_CHECK_VALUE(static_cast<bool>(loss_of_next_batch), "lr_find: loss_of_next_batch is empty");
   detail::BatchSource source;
-  source.next_batch = [&loss_of_next_batch] { return loss_of_next_batch; };
+  source.next_batch = [&loss_of_next_batch]() -> std::function<torch::Tensor()> {
+    return [&loss_of_next_batch] { return loss_of_next_batch(); };
+  };
   source.next_validation_loss = val_loss_of_next_batch;
   return detail::run_range_test(model, optimizer, source, options);
 }
@@ -278,13 +292,15 @@ LRFinderResult::LRFinderResult(std::vector<double> lrs, std::vector<double> raw_
       losses_(std::move(losses)),
       stop_reason_(stop_reason),
       options_(std::move(options)),
-      group_ratios_(std::move(group_ratios)) {
+      group_ratios_(std::move(group_ratios)),
+      warned_(std::make_shared<std::atomic<bool>>(false)) {
   options_.on_step(nullptr);  // the result must not call back into a finished test
 }
 
 SuggestionResult LRFinderResult::suggest(Suggestion method) const {
   SuggestionResult result = suggest_lr(lrs_, losses_, method, options_.skip_begin(), options_.num_iter());
-  if (!result.warning.empty()) TORCH_WARN("lr_find: ", result.warning);
+  // The curve does not change, so neither does what is wrong with it: said once per result.
+  if (!result.warning.empty() && !warned_->exchange(true)) detail::warn("lr_find: " + result.warning);
   return result;
 }
 

@@ -4,6 +4,7 @@
 #include <typeinfo>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "lr_access.h"
 #include <torchlr/momentum.h>
@@ -38,43 +39,52 @@ MomentumAccess beta1_field() {
           true};
 }
 
-// Entries are never removed, so the pointers handed out stay valid.
-struct MomentumRegistry {
-  std::mutex mutex;
-  std::map<std::type_index, std::unique_ptr<MomentumAccess>> entries;
-
-  MomentumRegistry() {
-    entries[typeid(torch::optim::SGDOptions)] = std::make_unique<MomentumAccess>(momentum_field<torch::optim::SGDOptions>());
-    entries[typeid(torch::optim::RMSpropOptions)] = std::make_unique<MomentumAccess>(momentum_field<torch::optim::RMSpropOptions>());
-    entries[typeid(torch::optim::AdamOptions)] = std::make_unique<MomentumAccess>(beta1_field<torch::optim::AdamOptions>());
-    entries[typeid(torch::optim::AdamWOptions)] = std::make_unique<MomentumAccess>(beta1_field<torch::optim::AdamWOptions>());
-  }
-
+// Accessors are immutable and never freed: schedulers keep pointers to them and call them
+// without a lock, so registering again adds a new accessor for the type instead of changing the
+// one in use. The registry itself is never destroyed either, so schedulers owned by static
+// objects may still look types up while the program exits.
+class MomentumRegistry {
+ public:
   static MomentumRegistry& instance() {
-    static MomentumRegistry registry;
-    return registry;
+    static auto* registry = new MomentumRegistry;  // deliberately immortal, see above
+    return *registry;
   }
+
+  const MomentumAccess* find(std::type_index type) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = current_.find(type);
+    return it == current_.end() ? nullptr : it->second;
+  }
+
+  void add(std::type_index type, MomentumAccess access) {
+    auto owned = std::make_unique<const MomentumAccess>(std::move(access));
+    std::lock_guard<std::mutex> lock(mutex_);
+    current_[type] = owned.get();
+    all_.push_back(std::move(owned));
+  }
+
+ private:
+  MomentumRegistry() {
+    add(typeid(torch::optim::SGDOptions), momentum_field<torch::optim::SGDOptions>());
+    add(typeid(torch::optim::RMSpropOptions), momentum_field<torch::optim::RMSpropOptions>());
+    add(typeid(torch::optim::AdamOptions), beta1_field<torch::optim::AdamOptions>());
+    add(typeid(torch::optim::AdamWOptions), beta1_field<torch::optim::AdamWOptions>());
+  }
+
+  std::mutex mutex_;
+  std::map<std::type_index, const MomentumAccess*> current_;
+  std::vector<std::unique_ptr<const MomentumAccess>> all_;  // every accessor ever registered
 };
 
 }  // namespace
 
 const MomentumAccess* momentum_access(const torch::optim::OptimizerOptions& options) {
-  auto& registry = MomentumRegistry::instance();
-  std::lock_guard<std::mutex> lock(registry.mutex);
-  auto it = registry.entries.find(std::type_index(typeid(options)));
-  return it == registry.entries.end() ? nullptr : it->second.get();
+  return MomentumRegistry::instance().find(std::type_index(typeid(options)));
 }
 
 void register_momentum(std::type_index options_type, MomentumAccess access) {
   TORCH_CHECK_VALUE(access.get && access.set, "register_momentum: both get and set are required");
-  auto& registry = MomentumRegistry::instance();
-  std::lock_guard<std::mutex> lock(registry.mutex);
-  auto& slot = registry.entries[options_type];
-  if (slot) {
-    *slot = std::move(access);  // same address: schedulers holding it see the new functions
-  } else {
-    slot = std::make_unique<MomentumAccess>(std::move(access));
-  }
+  MomentumRegistry::instance().add(options_type, std::move(access));
 }
 
 }  // namespace torchlr

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <tuple>
+#include <utility>
 
 #include "internal.h"
 #include "lr_access.h"
@@ -84,17 +85,21 @@ void ReduceLROnPlateau::advance(double metric) {
   record_last_lr();
 }
 
+std::vector<double> ReduceLROnPlateau::min_lrs_for_groups() const {
+  const std::size_t groups = optimizer_->param_groups().size();
+  if (groups == min_lrs_.size()) return min_lrs_;
+  // Groups added after construction: a scalar min_lr extends, a list no longer fits.
+  TORCH_CHECK_VALUE(!options_.min_lr().per_group(), "ReduceLROnPlateau: The number of param groups in the `optimizer` (",
+                    groups, ") differs from when `ReduceLROnPlateau` was initialized (",
+                    min_lrs_.size(), "), usually due to a new param group being added to the "
+                    "optimizer. Please modify the `min_lrs` field to match the length of the "
+                    "`optimizer` param groups.");
+  return std::vector<double>(groups, options_.min_lr().values().front());
+}
+
 void ReduceLROnPlateau::reduce_lr() {
   auto& groups = optimizer_->param_groups();
-  if (groups.size() != min_lrs_.size()) {
-    // Groups added after construction: a scalar min_lr extends, a list no longer fits.
-    TORCH_CHECK_VALUE(!options_.min_lr().per_group(), "ReduceLROnPlateau: The number of param groups in the `optimizer` (",
-                      groups.size(), ") differs from when `ReduceLROnPlateau` was initialized (",
-                      min_lrs_.size(), "), usually due to a new param group being added to the "
-                      "optimizer. Please modify the `min_lrs` field to match the length of the "
-                      "`optimizer` param groups.");
-    min_lrs_.assign(groups.size(), options_.min_lr().values().front());
-  }
+  if (groups.size() != min_lrs_.size()) min_lrs_ = min_lrs_for_groups();
   lr_access_->sync(groups);
   for (std::size_t g = 0; g < groups.size(); ++g) {
     const double old_lr = lr_access_->get(g);
@@ -126,7 +131,11 @@ void ReduceLROnPlateau::checkpoint(StateArchive& archive) {
   detail::mode_field(archive, "threshold_mode", options_.threshold_mode(), name());
   archive.field("cooldown", options_.cooldown());
   archive.field("eps", options_.eps());
-  archive.field("min_lrs", min_lrs_);
+  // A checkpoint holds one min_lr per group, so groups added (with a scalar min_lr) since the
+  // last reduction are written as that reduction would extend them.
+  std::vector<double> min_lrs = archive.loading() ? min_lrs_ : min_lrs_for_groups();
+  archive.field("min_lrs", min_lrs);
+  if (archive.loading()) min_lrs_ = std::move(min_lrs);
   archive.field("last_epoch", last_epoch_);
   archive.field("last_lr", last_lr_);
   archive.field("best", best_);

@@ -4,7 +4,10 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <utility>
+
+#include <c10/util/intrusive_ptr.h>
 
 #include "internal.h"
 #include "lr_access.h"
@@ -15,42 +18,84 @@ namespace {
 
 // PyTorch keeps `initial_lr` in each param group's dict; LibTorch groups cannot hold extra keys,
 // so the value lives here, keyed by (optimizer, group index), for as long as some scheduler on
-// that optimizer is alive. Counting the schedulers keeps a later optimizer that happens to reuse
-// the address from inheriting stale values.
+// that group is alive.
+//
+// - The registry is never destroyed: a scheduler owned by a static object may be destroyed after
+//   every function-local static, and must still find it.
+// - An address alone does not identify an optimizer once it has been freed. Each entry also holds
+//   a weak reference to its group's first parameter (which keeps that TensorImpl's address from
+//   being reused): an entry whose parameter is gone or is another one belongs to a dead
+//   optimizer and is replaced, never inherited. Every entry has a generation of its own, so the
+//   schedulers of a replaced entry release nothing of its successor.
 class InitialLrRegistry {
  public:
   static InitialLrRegistry& instance() {
-    static InitialLrRegistry registry;
-    return registry;
+    static auto* registry = new InitialLrRegistry;  // deliberately immortal, see above
+    return *registry;
   }
 
-  /// `group.setdefault("initial_lr", lr)`: returns the remembered value, or remembers `lr`.
-  double acquire(const torch::optim::Optimizer* optimizer, std::size_t group, double lr) {
+  struct Acquired {
+    double initial_lr;
+    uint64_t generation;
+    std::optional<double> replaced;  // the value an assignment overwrote, for a failed construction
+  };
+
+  /// `group.setdefault("initial_lr", lr)`, or with `assign` `group["initial_lr"] = lr`
+  /// (OneCycleLR), and one more user of the entry.
+  Acquired acquire(const torch::optim::Optimizer& optimizer, std::size_t group, double lr, bool assign) {
+    const GroupIdentity identity = identity_of(optimizer.param_groups()[group]);
     std::lock_guard<std::mutex> lock(mutex_);
-    auto [it, inserted] = entries_.try_emplace({optimizer, group}, Entry{lr, 0});
-    ++it->second.users;
-    return it->second.initial_lr;
+    auto [it, inserted] = entries_.try_emplace({&optimizer, group});
+    Entry& entry = it->second;
+    if (inserted || !entry.belongs_to(identity)) entry = Entry{lr, 0, ++last_generation_, identity};
+    std::optional<double> replaced;
+    if (assign && !inserted && entry.users > 0) replaced = entry.initial_lr;
+    if (assign) entry.initial_lr = lr;
+    ++entry.users;
+    return {entry.initial_lr, entry.generation, replaced};
   }
 
-  /// `group["initial_lr"] = lr`: overwrites, for schedulers that assign it (OneCycleLR).
-  void assign(const torch::optim::Optimizer* optimizer, std::size_t group, double lr) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto [it, inserted] = entries_.try_emplace({optimizer, group}, Entry{lr, 0});
-    it->second.initial_lr = lr;
-  }
-
-  void release(const torch::optim::Optimizer* optimizer, std::size_t group) {
+  /// Puts back what an assignment replaced (a construction that failed after acquiring).
+  void put_back(const torch::optim::Optimizer* optimizer, std::size_t group, uint64_t generation, double lr) {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = entries_.find({optimizer, group});
-    if (it != entries_.end() && --it->second.users <= 0) entries_.erase(it);
+    if (it != entries_.end() && it->second.generation == generation) it->second.initial_lr = lr;
+  }
+
+  void release(const torch::optim::Optimizer* optimizer, std::size_t group, uint64_t generation) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = entries_.find({optimizer, group});
+    if (it != entries_.end() && it->second.generation == generation && --it->second.users <= 0) {
+      entries_.erase(it);
+    }
   }
 
  private:
-  struct Entry {
-    double initial_lr;
-    int users;
+  using WeakTensorImpl = c10::weak_intrusive_ptr<c10::TensorImpl, c10::UndefinedTensorImpl>;
+  struct GroupIdentity {
+    std::optional<WeakTensorImpl> first_param;  // empty for a group without parameters
   };
+
+  static GroupIdentity identity_of(const torch::optim::OptimizerParamGroup& group) {
+    if (group.params().empty()) return {};
+    return {WeakTensorImpl(group.params().front().getIntrusivePtr())};
+  }
+
+  struct Entry {
+    double initial_lr = 0;
+    int users = 0;
+    uint64_t generation = 0;
+    GroupIdentity identity;
+
+    bool belongs_to(const GroupIdentity& current) const {
+      if (!identity.first_param || !current.first_param) return !identity.first_param && !current.first_param;
+      return !identity.first_param->expired() &&
+             identity.first_param->_unsafe_get_target() == current.first_param->_unsafe_get_target();
+    }
+  };
+
   std::mutex mutex_;
+  uint64_t last_generation_ = 0;
   std::map<std::pair<const torch::optim::Optimizer*, std::size_t>, Entry> entries_;
 };
 
@@ -70,35 +115,56 @@ OptimizerValues read_optimizer_values(const torch::optim::Optimizer& optimizer) 
   return values;
 }
 
-void assign_initial_lr(const torch::optim::Optimizer& optimizer, std::size_t group, double lr) {
-  InitialLrRegistry::instance().assign(&optimizer, group, lr);
-}
 }  // namespace detail
 
-LRScheduler::LRScheduler(torch::optim::Optimizer& optimizer)
+LRScheduler::LRScheduler(torch::optim::Optimizer& optimizer) : LRScheduler(optimizer, {}, false) {}
+
+LRScheduler::LRScheduler(torch::optim::Optimizer& optimizer, detail::OptimizerValues before)
+    : LRScheduler(optimizer, std::move(before), true) {}
+
+LRScheduler::LRScheduler(torch::optim::Optimizer& optimizer, detail::OptimizerValues before,
+                         bool undo_if_construction_fails)
     : optimizer_(&optimizer),
       num_groups_(optimizer.param_groups().size()),
       lr_access_(std::make_unique<detail::LrAccess>()) {
   auto& groups = optimizer.param_groups();
+  const bool assign = !before.initial_lrs.empty();
+  TORCH_CHECK(!assign || before.initial_lrs.size() == groups.size(), "LRScheduler: ", before.initial_lrs.size(),
+              " initial lrs for ", groups.size(), " param groups");
   base_lrs_.reserve(groups.size());
+  initial_lr_generations_.reserve(groups.size());
+  replaced_initial_lrs_.reserve(groups.size());
   for (std::size_t i = 0; i < groups.size(); ++i) {
-    base_lrs_.push_back(
-        InitialLrRegistry::instance().acquire(optimizer_, i, groups[i].options().get_lr()));
+    const double lr = assign ? before.initial_lrs[i] : groups[i].options().get_lr();
+    const auto acquired = InitialLrRegistry::instance().acquire(optimizer, i, lr, assign);
+    base_lrs_.push_back(acquired.initial_lr);
+    initial_lr_generations_.push_back(acquired.generation);
+    replaced_initial_lrs_.push_back(acquired.replaced);
   }
   last_lr_.assign(groups.size(), 0.0);
   next_lrs_.assign(groups.size(), 0.0);
-}
-
-LRScheduler::LRScheduler(torch::optim::Optimizer& optimizer, detail::OptimizerValues before)
-    : LRScheduler(optimizer) {
   remembered_lrs_ = std::move(before.lrs);
   remembered_momenta_ = std::move(before.momenta);
-  restore_if_initial_step_fails_ = true;
+  undo_if_construction_fails_ = undo_if_construction_fails;
 }
 
 LRScheduler::~LRScheduler() {
-  for (std::size_t i = 0; i < num_groups_; ++i) {
-    InitialLrRegistry::instance().release(optimizer_, i);
+  // A construction that failed after this base was built (its initial step refused, say) takes
+  // back what it wrote: the optimizer's lrs and momenta, and the initial lrs it assigned.
+  const bool construction_failed = undo_if_construction_fails_ && !initialized_;
+  if (construction_failed) {
+    try {
+      restore_optimizer_values();
+    } catch (...) {
+      // A user's momentum setter refused to write the old value back; nothing more can be done here.
+    }
+  }
+  auto& registry = InitialLrRegistry::instance();
+  for (std::size_t i = 0; i < initial_lr_generations_.size(); ++i) {
+    if (construction_failed && replaced_initial_lrs_[i]) {
+      registry.put_back(optimizer_, i, initial_lr_generations_[i], *replaced_initial_lrs_[i]);
+    }
+    registry.release(optimizer_, i, initial_lr_generations_[i]);
   }
 }
 
@@ -108,13 +174,12 @@ void LRScheduler::initial_step() {
   try {
     step();
   } catch (...) {
-    is_initial_ = false;
-    if (restore_if_initial_step_fails_) restore_optimizer_values();
+    is_initial_ = false;  // the destructor, which runs next, takes back what construction wrote
     throw;
   }
   is_initial_ = false;
-  restore_if_initial_step_fails_ = false;
   initialized_ = true;
+  replaced_initial_lrs_.clear();
 }
 
 void LRScheduler::step() {
@@ -239,7 +304,7 @@ void LRScheduler::warn_if_optimizer_not_stepped() const {
   // PyTorch checks once, on the first user call; torchlr can only tell for optimizers that keep
   // per-parameter state, which is still empty if optimizer.step() never ran.
   if (optimizer_->state().empty() && detail::optimizer_creates_state_on_step(*optimizer_)) {
-    TORCH_WARN(
+    detail::warn(
         "Detected call of `lr_scheduler.step()` before `optimizer.step()`. You should call them in "
         "the opposite order: `optimizer.step()` before `lr_scheduler.step()`. Failure to do this "
         "will result in skipping the first value of the learning rate schedule.");

@@ -128,7 +128,10 @@ std::vector<SchedulerEntry> builtin_schedulers() {
 
   table.push_back({"CyclicLR",
                    [](SchedulerArgs& a) {
-                     CyclicLROptions o(a.required<PerGroup>("base_lr"), a.required<PerGroup>("max_lr"));
+                     // One after the other, so that a config missing both names base_lr, as PyTorch.
+                     const auto base_lr = a.required<PerGroup>("base_lr");
+                     const auto max_lr = a.required<PerGroup>("max_lr");
+                     CyclicLROptions o(base_lr, max_lr);
                      a.optional("step_size_up", o.step_size_up())
                          .optional("step_size_down", o.step_size_down())
                          .optional("mode", o.mode())
@@ -166,8 +169,11 @@ std::vector<SchedulerEntry> builtin_schedulers() {
 
   table.push_back({"CosineAnnealingWarmRestarts",
                    [](SchedulerArgs& a) {
-                     CosineAnnealingWarmRestartsOptions o(a.required<int64_t>("T_0"));
-                     a.optional("T_mult", o.T_mult()).optional("eta_min", o.eta_min());
+                     // PyTorch checks both to be ints, with its own words for any other number.
+                     CosineAnnealingWarmRestartsOptions o(
+                         a.integer_refused_as("T_0", "Expected positive integer T_0, but got "));
+                     a.optional_integer_refused_as("T_mult", o.T_mult(), "Expected integer T_mult >= 1, but got ")
+                         .optional("eta_min", o.eta_min());
                      return a.construct<CosineAnnealingWarmRestarts>(o);
                    },
                    {{"name", "CosineAnnealingWarmRestarts"}, {"T_0", 2}, {"T_mult", 2}, {"eta_min", 1e-4}},

@@ -15,6 +15,67 @@ constexpr const char* kNoDescent = "no clear descent: widen the range or check t
 
 SuggestionResult none(std::string reason) { return {std::nullopt, std::move(reason), ""}; }
 
+// The steepest least-squares slope of y against x over windows of x ± kHalfWindow, one window
+// around each point; `at` indexes x and y, or is x.size() when no window has 3 points and a spread.
+struct SteepestWindow {
+  double slope = std::numeric_limits<double>::infinity();
+  std::size_t at;
+};
+
+constexpr double kHalfWindow = 0.5 + 1e-12;
+
+// Linear in the number of points for a sorted ladder (n log n otherwise, for the sort): the
+// points are visited in order of x, so each window is a contiguous run that only moves forward,
+// and its sums are updated as points enter and leave it. The sums are taken relative to an
+// anchor point that is moved along (and the sums recomputed) whenever the window has travelled
+// a decade from it, which keeps the centred sums free of cancellation; each point is summed
+// afresh at most a few times, so this stays linear. Ties go to the earliest point, as a direct
+// search over the points in their given order would have it.
+SteepestWindow steepest_window(const std::vector<double>& x, const std::vector<double>& y) {
+  const std::size_t n = x.size();
+  std::vector<std::size_t> order(n);
+  for (std::size_t i = 0; i < n; ++i) order[i] = i;
+  if (!std::is_sorted(x.begin(), x.end())) {
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return x[a] < x[b]; });
+  }
+  struct Sums {
+    double x0 = 0, y0 = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+    void add(double xv, double yv, double sign) {
+      const double dx = xv - x0, dy = yv - y0;
+      sx += sign * dx;
+      sy += sign * dy;
+      sxx += sign * dx * dx;
+      sxy += sign * dx * dy;
+    }
+  } sums;
+  constexpr double kReanchorDistance = 1.0;
+  auto reanchor = [&](std::size_t i, std::size_t lo, std::size_t hi) {
+    sums = Sums{x[i], y[i]};
+    for (std::size_t k = lo; k < hi; ++k) sums.add(x[order[k]], y[order[k]], 1);
+  };
+  reanchor(order.front(), 0, 0);
+
+  SteepestWindow best{std::numeric_limits<double>::infinity(), n};
+  std::size_t lo = 0, hi = 0;  // the window: order[lo..hi)
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::size_t i = order[k];
+    for (; hi < n && x[order[hi]] - x[i] <= kHalfWindow; ++hi) sums.add(x[order[hi]], y[order[hi]], 1);
+    for (; x[i] - x[order[lo]] > kHalfWindow; ++lo) sums.add(x[order[lo]], y[order[lo]], -1);
+    if (std::abs(x[i] - sums.x0) > kReanchorDistance) reanchor(i, lo, hi);
+    const std::size_t count = hi - lo;
+    if (count < 3) continue;
+    const double mx = sums.sx / static_cast<double>(count);
+    const double my = sums.sy / static_cast<double>(count);
+    const double sxx = sums.sxx - sums.sx * mx;
+    const double sxy = sums.sxy - sums.sx * my;
+    // All x alike (up to rounding of the sums): no slope.
+    if (!(sxx > 1e-12 * sums.sxx)) continue;
+    const double slope = sxy / sxx;
+    if (slope < best.slope || (slope == best.slope && i < best.at)) best = {slope, i};
+  }
+  return best;
+}
+
 // torchlr's default: the steepest least-squares slope of the smoothed loss against log10(lr)
 // over a window of ±half a decade, kept within [lr_min / 10, lr_min].
 SuggestionResult steepest(const std::vector<double>& lrs, const std::vector<double>& smoothed,
@@ -31,44 +92,21 @@ SuggestionResult steepest(const std::vector<double>& lrs, const std::vector<doub
     return none("no finite points left after skipping the first " + std::to_string(skip_begin) +
                 " (run more steps, or lower skip_begin)");
   }
-  const std::size_t n = x.size();
+  // Fewer points make no slope at all, and lr_min / 10 would be a guess, not a suggestion.
+  if (x.size() < 3) {
+    return none("the steepest-slope rule needs at least 3 finite points, but only " + std::to_string(x.size()) +
+                " remain after skipping the first " + std::to_string(skip_begin) +
+                " (run more steps, or lower skip_begin)");
+  }
   const std::size_t at_min = static_cast<std::size_t>(std::min_element(y.begin(), y.end()) - y.begin());
   const double lr_min = lr[at_min];
-
-  constexpr double kHalfWindow = 0.5 + 1e-12;
-  double best_slope = std::numeric_limits<double>::infinity();
-  std::size_t at_steepest = n;
-  for (std::size_t i = 0; i < n; ++i) {
-    double sx = 0, sy = 0;
-    std::size_t count = 0;
-    for (std::size_t j = 0; j < n; ++j) {
-      if (std::abs(x[j] - x[i]) <= kHalfWindow) {
-        sx += x[j];
-        sy += y[j];
-        ++count;
-      }
-    }
-    if (count < 3) continue;
-    const double mx = sx / static_cast<double>(count);
-    const double my = sy / static_cast<double>(count);
-    double sxy = 0, sxx = 0;
-    for (std::size_t j = 0; j < n; ++j) {
-      if (std::abs(x[j] - x[i]) <= kHalfWindow) {
-        sxy += (x[j] - mx) * (y[j] - my);
-        sxx += (x[j] - mx) * (x[j] - mx);
-      }
-    }
-    if (sxx <= 0) continue;
-    const double slope = sxy / sxx;
-    if (slope < best_slope) {
-      best_slope = slope;
-      at_steepest = i;
-    }
-  }
-  const double lr_steep = (at_steepest < n && best_slope < 0) ? lr[at_steepest] : lr_min / 10;
+  const SteepestWindow steepest = steepest_window(x, y);
+  const double lr_steep = (steepest.at < x.size() && steepest.slope < 0) ? lr[steepest.at] : lr_min / 10;
   SuggestionResult result{std::min(std::max(lr_steep, lr_min / 10), lr_min), "", ""};
-  // A descent of less than 5% from the first kept point to the minimum is no real descent.
-  if (y.front() - y[at_min] < 0.05 * std::abs(y.front())) result.warning = kNoDescent;
+  // A descent of less than 5% from the first kept point to the minimum is no real descent; nor
+  // is none at all, which the 5% alone misses for a curve that starts at 0.
+  const double descent = y.front() - y[at_min];
+  if (descent <= 0 || descent < 0.05 * std::abs(y.front())) result.warning = kNoDescent;
   return result;
 }
 

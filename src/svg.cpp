@@ -77,8 +77,17 @@ std::vector<double> ticks(const Axis& axis) {
       break;
     }
   }
-  for (double v = std::ceil(axis.lo / step) * step; v <= axis.hi + step * 1e-9; v += step) {
-    out.push_back(std::abs(v) < step * 1e-9 ? 0.0 : v);
+  // Counted in whole steps, not by adding up: where the step is below the floating-point
+  // resolution at the axis' magnitude, `v += step` would never move. Ticks that round to the
+  // same value are drawn once, and the count is bounded whatever the range.
+  if (!std::isfinite(step) || step <= 0) return out;
+  const double first = std::ceil(axis.lo / step);
+  const double last = std::floor(axis.hi / step + 1e-9);
+  constexpr int kMaxTicks = 20;
+  for (int k = 0; k <= kMaxTicks && first + k <= last; ++k) {
+    const double v = (first + k) * step;
+    const double tick = std::abs(v) < step * 1e-9 ? 0.0 : v;
+    if (out.empty() || tick != out.back()) out.push_back(tick);
   }
   return out;
 }

@@ -8,6 +8,7 @@
 #include <type_traits>
 #include <utility>
 
+#include <c10/util/Exception.h>
 #include <torch/optim/optimizer.h>
 #include <torch/version.h>
 
@@ -33,5 +34,28 @@ Key optimizer_state_key(const at::Tensor& param) {
 
 /// LibTorch 2.x's `zero_grad()` sets gradients to none by default; 1.13 zeroes them in place.
 inline constexpr bool zero_grad_sets_none = TORCH_VERSION_MAJOR >= 2;
+
+}  // namespace torchlr::compat
+
+namespace torchlr::compat {
+
+/// The warning handler in effect (LibTorch's default one unless a program or test installed its
+/// own): `c10::Warning::` in 1.13, `c10::WarningUtils::` in 2.x.
+inline c10::WarningHandler* current_warning_handler() {
+#if TORCH_VERSION_MAJOR >= 2
+  return c10::WarningUtils::get_warning_handler();
+#else
+  return c10::Warning::get_warning_handler();
+#endif
+}
+
+/// Hands `message` to the current warning handler, as a verbatim user warning.
+inline void emit_warning(const c10::SourceLocation& where, const std::string& message) {
+#if TORCH_VERSION_MAJOR >= 2
+  c10::warn(c10::Warning(c10::UserWarning(), where, message, /*verbatim=*/true));
+#else
+  c10::Warning::warn(where, message, /*verbatim=*/true);
+#endif
+}
 
 }  // namespace torchlr::compat

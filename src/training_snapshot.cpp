@@ -1,5 +1,6 @@
 #include "training_snapshot.h"
 
+#include <algorithm>
 #include <exception>
 #include <sstream>
 #include <typeinfo>
@@ -8,6 +9,7 @@
 #include <ATen/Context.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <c10/util/Exception.h>
+#include <c10/util/Type.h>
 #include <torch/optim/adagrad.h>
 #include <torch/optim/adam.h>
 #include <torch/optim/adamw.h>
@@ -15,6 +17,8 @@
 #include <torch/optim/rmsprop.h>
 #include <torch/optim/sgd.h>
 #include <torch/serialize/archive.h>
+
+#include "internal.h"
 
 namespace torchlr::detail {
 namespace {
@@ -24,14 +28,6 @@ using torch::optim::OptimizerParamState;
 
 torch::Tensor cpu_copy(const torch::Tensor& t) {
   return t.detach().to(torch::kCPU, /*non_blocking=*/false, /*copy=*/true);
-}
-
-torch::Tensor deep(const torch::Tensor& t) { return t.defined() ? t.detach().clone() : t; }
-
-template <typename Container>
-Container deep_all(Container tensors) {
-  for (auto& t : tensors) t = deep(t);
-  return tensors;
 }
 
 // The default generators the test may draw from: the CPU's always, a GPU's only where that GPU
@@ -76,69 +72,80 @@ void assign_options(torch::optim::OptimizerParamGroup& group, const OptimizerOpt
   if (!done) group.set_options(saved.clone());
 }
 
-template <typename State, typename CopyTensors>
-std::unique_ptr<OptimizerParamState> copy_as(const OptimizerParamState& state, CopyTensors copy_tensors) {
-  auto copy = std::make_unique<State>(static_cast<const State&>(state));
-  copy_tensors(*copy);
-  return copy;
+// The tensors of LibTorch's own optimizer states, field by field.
+template <typename F> void for_each_tensor(torch::optim::SGDParamState& s, F&& f) { f(s.momentum_buffer()); }
+template <typename F> void for_each_tensor(torch::optim::AdamParamState& s, F&& f) {
+  f(s.exp_avg()), f(s.exp_avg_sq()), f(s.max_exp_avg_sq());
+}
+template <typename F> void for_each_tensor(torch::optim::AdamWParamState& s, F&& f) {
+  f(s.exp_avg()), f(s.exp_avg_sq()), f(s.max_exp_avg_sq());
+}
+template <typename F> void for_each_tensor(torch::optim::RMSpropParamState& s, F&& f) {
+  f(s.square_avg()), f(s.momentum_buffer()), f(s.grad_avg());
+}
+template <typename F> void for_each_tensor(torch::optim::AdagradParamState& s, F&& f) { f(s.sum()); }
+template <typename F> void for_each_tensor(torch::optim::LBFGSParamState& s, F&& f) {
+  f(s.d()), f(s.H_diag()), f(s.prev_flat_grad());
+  for (auto& t : s.old_dirs()) f(t);
+  for (auto& t : s.old_stps()) f(t);
+  for (auto& t : s.ro()) f(t);
+  if (s.al()) {
+    for (auto& t : *s.al()) f(t);
+  }
 }
 
-// A state type LibTorch does not know: its tensors are reachable only through serialize(),
-// which the base class implements by throwing.
-std::unique_ptr<OptimizerParamState> copy_through_archive(const OptimizerParamState& state) {
-  torch::serialize::OutputArchive out;
+// A state of one of LibTorch's types: a copy of the object (its fields and tensor handles) and
+// CPU copies of its tensors' values. Putting back assigns the fields (handles the test replaced
+// come back) and copies the values into the original tensors.
+template <typename State, typename Saved, typename WriteBack>
+bool save_known(const OptimizerParamState& live, Saved& saved, WriteBack& write_back) {
+  if (typeid(live) != typeid(State)) return false;
+  auto fields = std::make_unique<State>(static_cast<const State&>(live));
+  std::vector<torch::Tensor> values;
+  for_each_tensor(*fields, [&](torch::Tensor& t) { values.push_back(t.defined() ? cpu_copy(t) : torch::Tensor()); });
+  write_back = [original = fields.get(), values = std::move(values)](OptimizerParamState& target) {
+    auto& state = static_cast<State&>(target);
+    if (&state != original) state = *original;
+    torch::NoGradGuard no_grad;
+    std::size_t i = 0;
+    for_each_tensor(state, [&](torch::Tensor& t) {
+      const torch::Tensor& value = values[i++];
+      if (t.defined() && value.defined()) t.copy_(value);
+    });
+  };
+  saved = std::move(fields);
+  return true;
+}
+
+// Another state type, through its serialize(): the bytes it writes, read back into the object
+// (LibTorch's InputArchive reads a tensor into the defined tensor it is given). False for a type
+// whose serialize() or clone() is not implemented (LibTorch's base classes throw) or writes
+// nothing: such a state cannot be put back once the test has changed it.
+template <typename Saved, typename WriteBack>
+bool save_serialized(const OptimizerParamState& live, Saved& saved, WriteBack& write_back) {
+  std::string bytes;
   try {
-    state.serialize(out);
+    torch::serialize::OutputArchive out;
+    live.serialize(out);
+    std::ostringstream stream;
+    out.save_to(stream);
+    bytes = stream.str();
+    saved = live.clone();
   } catch (const c10::Error&) {
-    return nullptr;
+    return false;
   }
-  std::ostringstream bytes;
-  out.save_to(bytes);
-  const std::string data = bytes.str();
-  torch::serialize::InputArchive in;
-  in.load_from(data.data(), data.size());
-  if (in.keys().empty()) return nullptr;
-  auto copy = state.clone();
-  copy->serialize(in);
-  return copy;
+  torch::serialize::InputArchive written;
+  written.load_from(bytes.data(), bytes.size());
+  if (written.keys().empty()) return false;
+  write_back = [bytes = std::move(bytes)](OptimizerParamState& target) {
+    torch::serialize::InputArchive in;
+    in.load_from(bytes.data(), bytes.size());
+    target.serialize(in);
+  };
+  return true;
 }
 
 }  // namespace
-
-std::unique_ptr<OptimizerParamState> deep_copy(const OptimizerParamState& state) {
-  namespace optim = torch::optim;
-  torch::NoGradGuard no_grad;
-  const std::type_info& type = typeid(state);
-  if (type == typeid(optim::SGDParamState)) {
-    return copy_as<optim::SGDParamState>(state, [](auto& s) { s.momentum_buffer(deep(s.momentum_buffer())); });
-  }
-  if (type == typeid(optim::AdamParamState)) {
-    return copy_as<optim::AdamParamState>(state, [](auto& s) {
-      s.exp_avg(deep(s.exp_avg())).exp_avg_sq(deep(s.exp_avg_sq())).max_exp_avg_sq(deep(s.max_exp_avg_sq()));
-    });
-  }
-  if (type == typeid(optim::AdamWParamState)) {
-    return copy_as<optim::AdamWParamState>(state, [](auto& s) {
-      s.exp_avg(deep(s.exp_avg())).exp_avg_sq(deep(s.exp_avg_sq())).max_exp_avg_sq(deep(s.max_exp_avg_sq()));
-    });
-  }
-  if (type == typeid(optim::RMSpropParamState)) {
-    return copy_as<optim::RMSpropParamState>(state, [](auto& s) {
-      s.square_avg(deep(s.square_avg())).momentum_buffer(deep(s.momentum_buffer())).grad_avg(deep(s.grad_avg()));
-    });
-  }
-  if (type == typeid(optim::AdagradParamState)) {
-    return copy_as<optim::AdagradParamState>(state, [](auto& s) { s.sum(deep(s.sum())); });
-  }
-  if (type == typeid(optim::LBFGSParamState)) {
-    return copy_as<optim::LBFGSParamState>(state, [](auto& s) {
-      s.d(deep(s.d())).H_diag(deep(s.H_diag())).prev_flat_grad(deep(s.prev_flat_grad()));
-      s.old_dirs(deep_all(s.old_dirs())).old_stps(deep_all(s.old_stps())).ro(deep_all(s.ro()));
-      if (s.al()) s.al(deep_all(*s.al()));
-    });
-  }
-  return copy_through_archive(state);
-}
 
 ModuleModes::ModuleModes(torch::nn::Module& model) : model_(model), model_training_(model.is_training()) {
   for (const auto& m : model.modules(/*include_self=*/false)) submodules_.emplace_back(m, m->is_training());
@@ -150,12 +157,23 @@ void ModuleModes::restore() const {
   for (const auto& [module, training] : submodules_) module->train(training);
 }
 
+bool ModuleModes::any_training() const {
+  if (model_training_) return true;
+  for (const auto& entry : submodules_) {
+    if (entry.second) return true;
+  }
+  return false;
+}
+
 TrainingSnapshot::TrainingSnapshot(torch::nn::Module& model, torch::optim::Optimizer& optimizer)
     : optimizer_(optimizer), modes_(model) {
-  torch::NoGradGuard no_grad;
-  for (const auto& t : changeable_tensors(model, optimizer)) {
-    const torch::Tensor& grad = t.grad();
-    tensors_.push_back({t, cpu_copy(t), grad, grad.defined() ? cpu_copy(grad) : torch::Tensor()});
+  // First everything that can fail, while nothing is changed yet.
+  {
+    torch::NoGradGuard no_grad;
+    for (const auto& t : changeable_tensors(model, optimizer)) {
+      const torch::Tensor& grad = t.grad();
+      tensors_.push_back({t, cpu_copy(t), grad, grad.defined() ? cpu_copy(grad) : torch::Tensor()});
+    }
   }
   for (const auto& group : optimizer.param_groups()) {
     groups_.push_back({group.params(), group.options().clone()});
@@ -164,13 +182,42 @@ TrainingSnapshot::TrainingSnapshot(torch::nn::Module& model, torch::optim::Optim
     std::lock_guard<std::mutex> lock(generator.mutex());
     generators_.push_back({generator, generator.get_state()});
   }
-  // Last, so that nothing above can throw with the optimizer's state already taken out.
-  StateMap working;
+  std::vector<StateKey> uncopyable;
+  namespace optim = torch::optim;
   for (const auto& [key, state] : optimizer.state()) {
-    if (auto copy = deep_copy(*state)) working.emplace(key, std::move(copy));
+    StateCopy copy{key, state.get(), nullptr, nullptr};
+    const bool saved =
+        !state || save_known<optim::SGDParamState>(*state, copy.saved, copy.write_back) ||
+        save_known<optim::AdamParamState>(*state, copy.saved, copy.write_back) ||
+        save_known<optim::AdamWParamState>(*state, copy.saved, copy.write_back) ||
+        save_known<optim::RMSpropParamState>(*state, copy.saved, copy.write_back) ||
+        save_known<optim::AdagradParamState>(*state, copy.saved, copy.write_back) ||
+        save_known<optim::LBFGSParamState>(*state, copy.saved, copy.write_back) ||
+        save_serialized(*state, copy.saved, copy.write_back);
+    if (saved) {
+      states_.push_back(std::move(copy));
+    } else {
+      uncopyable.push_back(key);
+      const std::string type = c10::demangle(typeid(*state).name());
+      if (std::find(set_aside_types_.begin(), set_aside_types_.end(), type) == set_aside_types_.end()) {
+        set_aside_types_.push_back(type);
+      }
+    }
   }
-  std::swap(original_state_, optimizer.state());
-  optimizer.state() = std::move(working);
+  // Then the changes, none of which can fail. A state that cannot be put back once changed is
+  // taken out of the optimizer for the test, untouched.
+  for (const auto& key : uncopyable) {
+    auto it = optimizer.state().find(key);
+    set_aside_.emplace(key, std::move(it->second));
+    optimizer.state().erase(it);
+  }
+  // Every step begins with zero_grad, so the test never reads the gradients: their memory (on
+  // the device) is given back until the restore puts the same gradient objects back.
+  for (auto& t : tensors_) {
+    if (!t.grad.defined()) continue;
+    t.target.mutable_grad() = torch::Tensor();
+    t.grad.set_();
+  }
 }
 
 void TrainingSnapshot::restore() {
@@ -178,31 +225,45 @@ void TrainingSnapshot::restore() {
   put_back();
 }
 
-void TrainingSnapshot::put_back() {
-  // Everything that can be put back is, whatever fails on the way; then the first failure is
-  // rethrown. The state first: moving it cannot fail.
-  optimizer_.state() = std::move(original_state_);
-  std::exception_ptr failure;
-  auto attempt = [&](auto&& put) {
+namespace {
+
+// Runs each put-back step, keeps going past failures, and rethrows the first one at the end.
+class Attempts {
+ public:
+  template <typename F>
+  void operator()(F&& put) {
     try {
       put();
     } catch (...) {
-      if (!failure) failure = std::current_exception();
+      if (!failure_) failure_ = std::current_exception();
     }
-  };
-  {
-    torch::NoGradGuard no_grad;
-    for (auto& t : tensors_) {
-      attempt([&] {
-        t.target.copy_(t.values);
-        if (t.grad.defined()) t.grad.copy_(t.grad_values);
-        t.target.mutable_grad() = t.grad;
-      });
-    }
+  }
+  void rethrow_first() const {
+    if (failure_) std::rethrow_exception(failure_);
+  }
+
+ private:
+  std::exception_ptr failure_;
+};
+
+}  // namespace
+
+void TrainingSnapshot::put_back() {
+  Attempts attempt;
+  attempt([&] { put_back_state(); });
+  for (auto& t : tensors_) {
+    attempt([&] {
+      torch::NoGradGuard no_grad;
+      t.target.copy_(t.values);
+      if (t.grad.defined()) t.grad.set_(t.grad_values.to(t.target.device()));
+      t.target.mutable_grad() = t.grad;
+    });
   }
   attempt([&] { modes_.restore(); });
   attempt([&] {
     auto& groups = optimizer_.param_groups();
+    TORCH_CHECK(groups.size() >= groups_.size(), "lr_find: the optimizer had ", groups_.size(),
+                " param groups before the range test and has ", groups.size(), " after it");
     while (groups.size() > groups_.size()) groups.pop_back();  // groups added during the test
     for (std::size_t g = 0; g < groups.size(); ++g) {
       groups[g].params() = groups_[g].params;
@@ -217,7 +278,37 @@ void TrainingSnapshot::put_back() {
       g.generator.set_state(g.state);
     });
   }
-  if (failure) std::rethrow_exception(failure);
+  attempt.rethrow_first();
+}
+
+void TrainingSnapshot::put_back_state() {
+  auto& state = optimizer_.state();
+  // Entries the test created go; the ones set aside come back first, since that cannot fail.
+  std::unordered_set<StateKey> kept;
+  for (const auto& copy : states_) kept.insert(copy.key);
+  std::vector<StateKey> created;
+  for (const auto& entry : state) {
+    if (!kept.count(entry.first)) created.push_back(entry.first);
+  }
+  for (const auto& key : created) state.erase(key);
+  for (auto& entry : set_aside_) state[entry.first] = std::move(entry.second);
+  set_aside_.clear();
+
+  Attempts attempt;
+  for (auto& copy : states_) {
+    attempt([&] {
+      auto& slot = state[copy.key];
+      if (!copy.live) {
+        slot = nullptr;
+      } else if (slot.get() == copy.live) {
+        copy.write_back(*slot);  // the very object the optimizer had
+      } else {
+        copy.write_back(*copy.saved);  // the optimizer replaced it: an equal one in its place
+        slot = std::move(copy.saved);
+      }
+    });
+  }
+  attempt.rethrow_first();
 }
 
 TrainingSnapshot::~TrainingSnapshot() {
@@ -226,7 +317,9 @@ TrainingSnapshot::~TrainingSnapshot() {
     put_back();
   } catch (const std::exception& e) {
     // Unwinding already: a destructor must not throw, so the failure is reported loudly instead.
-    TORCH_WARN("lr_find could not restore the model and optimizer: ", e.what());
+    detail::warn(std::string("lr_find could not restore the model and optimizer: ") + e.what());
+  } catch (...) {
+    detail::warn("lr_find could not restore the model and optimizer");
   }
 }
 

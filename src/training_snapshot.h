@@ -3,15 +3,15 @@
 // An in-memory copy of everything a training step can change, put back by the destructor (so
 // also when an exception unwinds through it). Internal to the LR finder.
 
+#include <functional>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include <torch/nn/module.h>
 #include <torch/optim/optimizer.h>
 #include <torch/types.h>
-
-#include "torch_compat.h"
 
 namespace torchlr::detail {
 
@@ -22,6 +22,8 @@ class ModuleModes {
  public:
   explicit ModuleModes(torch::nn::Module& model);
   void restore() const;
+  /// Whether any module (the model or a submodule) is in train mode.
+  bool any_training() const;
 
  private:
   torch::nn::Module& model_;
@@ -29,6 +31,9 @@ class ModuleModes {
   std::vector<std::pair<std::shared_ptr<torch::nn::Module>, bool>> submodules_;  // pre-order
 };
 
+/// Everything is copied to CPU memory, so a model on a GPU needs no extra device memory; the
+/// gradients' device memory is even given back for the duration of the test (every step starts
+/// with zero_grad, so the test never reads them).
 class TrainingSnapshot {
  public:
   TrainingSnapshot(torch::nn::Module& model, torch::optim::Optimizer& optimizer);
@@ -36,21 +41,34 @@ class TrainingSnapshot {
   TrainingSnapshot(const TrainingSnapshot&) = delete;
   TrainingSnapshot& operator=(const TrainingSnapshot&) = delete;
 
-  /// Keep the trained state: the destructor then restores nothing.
-  void release() noexcept { active_ = false; }
-
-  /// Puts everything back now and releases the snapshot; throws if that fails.
+  /// Puts everything back now; throws if any of it fails (after putting back all the rest).
   void restore();
 
+  /// The names of the optimizer state types the test could not copy: their objects are taken
+  /// out for the test, which starts those parameters' state afresh, and are put back after.
+  const std::vector<std::string>& state_types_set_aside() const noexcept { return set_aside_types_; }
+
  private:
+  using StateMap = std::decay_t<decltype(std::declval<torch::optim::Optimizer&>().state())>;
+  using StateKey = StateMap::key_type;
+
   // One tensor a step can change (a parameter of the model or of any param group, or a buffer),
   // once however often it is listed: its values, and its gradient object with that gradient's
   // values (the gradient object itself is put back, not a copy).
   struct TensorCopy {
     torch::Tensor target;
     torch::Tensor values;        // CPU copy
-    torch::Tensor grad;          // the live gradient object, undefined if there was none
+    torch::Tensor grad;          // the gradient object, undefined if there was none
     torch::Tensor grad_values;   // CPU copy of its values
+  };
+  // One entry of optimizer.state(). The object stays in the optimizer and the test steps it;
+  // `saved` holds its fields and tensor handles (or a clone), `write_back` puts the saved fields
+  // and values into an object of its type.
+  struct StateCopy {
+    StateKey key;
+    const torch::optim::OptimizerParamState* live = nullptr;  // null for a null entry
+    std::unique_ptr<torch::optim::OptimizerParamState> saved;
+    std::function<void(torch::optim::OptimizerParamState&)> write_back;
   };
   struct GroupCopy {
     std::vector<torch::Tensor> params;
@@ -60,25 +78,19 @@ class TrainingSnapshot {
     at::Generator generator;
     torch::Tensor state;
   };
-  using StateMap = std::decay_t<decltype(std::declval<torch::optim::Optimizer&>().state())>;
 
   void put_back();
+  void put_back_state();
 
   torch::optim::Optimizer& optimizer_;
   std::vector<TensorCopy> tensors_;
   ModuleModes modes_;
   std::vector<GroupCopy> groups_;
-  // The optimizer's own state objects, taken out of it untouched; the test steps from deep
-  // copies of them, and the restore puts these very objects back.
-  StateMap original_state_;
+  std::vector<StateCopy> states_;
+  StateMap set_aside_;  // states that cannot be copied, out of the optimizer during the test
+  std::vector<std::string> set_aside_types_;
   std::vector<GeneratorState> generators_;
   bool active_ = true;
 };
-
-/// A copy of an optimizer's per-parameter state whose tensors share nothing with the original:
-/// exact for LibTorch's optimizers' state types, and for other types through their
-/// `serialize()`. Returns nullptr for a state type that serializes nothing (a user optimizer's
-/// state without `serialize`), whose tensors cannot be found to copy.
-std::unique_ptr<torch::optim::OptimizerParamState> deep_copy(const torch::optim::OptimizerParamState& state);
 
 }  // namespace torchlr::detail

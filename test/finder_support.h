@@ -38,12 +38,28 @@ struct Net : torch::nn::Module {
   torch::nn::Linear fc2{nullptr};
 };
 
-// An optimizer written by a user: heavy-ball momentum with per-parameter state of its own type,
-// which has no serialize() (nor does the optimizer override save/load), and a closure it calls
-// once, as LibTorch's first-order optimizers do.
+// An optimizer written by a user: heavy-ball momentum with per-parameter state of its own type
+// (the optimizer overrides neither save nor load), and a closure it calls once, as LibTorch's
+// first-order optimizers do. HeavyBallState has no serialize(); SerializableHeavyBallState has one
+// that reads the velocity into the tensor it holds, as InputArchive does.
 struct HeavyBallState : torch::optim::OptimizerCloneableParamState<HeavyBallState> {
   TORCH_ARG(torch::Tensor, velocity);
   TORCH_ARG(int64_t, steps) = 0;
+};
+
+struct SerializableHeavyBallState : torch::optim::OptimizerCloneableParamState<SerializableHeavyBallState> {
+  TORCH_ARG(torch::Tensor, velocity);
+  TORCH_ARG(int64_t, steps) = 0;
+  void serialize(torch::serialize::OutputArchive& archive) const override {
+    archive.write("velocity", velocity());
+    archive.write("steps", c10::IValue(steps()));
+  }
+  void serialize(torch::serialize::InputArchive& archive) override {
+    archive.read("velocity", velocity());
+    c10::IValue value;
+    archive.read("steps", value);
+    steps(value.toInt());
+  }
 };
 
 struct HeavyBallOptions : torch::optim::OptimizerCloneableOptions<HeavyBallOptions> {
@@ -54,12 +70,13 @@ struct HeavyBallOptions : torch::optim::OptimizerCloneableOptions<HeavyBallOptio
   void set_lr(const double lr) override { this->lr(lr); }
 };
 
-class HeavyBall : public torch::optim::Optimizer {
+template <typename State>
+class HeavyBallOf : public torch::optim::Optimizer {
  public:
-  HeavyBall(std::vector<torch::optim::OptimizerParamGroup> groups, const HeavyBallOptions& defaults)
+  HeavyBallOf(std::vector<torch::optim::OptimizerParamGroup> groups, const HeavyBallOptions& defaults)
       : Optimizer(std::move(groups), std::make_unique<HeavyBallOptions>(defaults)) {}
-  HeavyBall(std::vector<torch::Tensor> params, const HeavyBallOptions& defaults)
-      : HeavyBall({torch::optim::OptimizerParamGroup(std::move(params))}, defaults) {}
+  HeavyBallOf(std::vector<torch::Tensor> params, const HeavyBallOptions& defaults)
+      : HeavyBallOf({torch::optim::OptimizerParamGroup(std::move(params))}, defaults) {}
 
   torch::Tensor step(LossClosure closure = nullptr) override {
     torch::Tensor loss;
@@ -74,11 +91,11 @@ class HeavyBall : public torch::optim::Optimizer {
         if (!p.grad().defined()) continue;
         auto& slot = state_[compat::optimizer_state_key(p)];
         if (!slot) {
-          auto fresh = std::make_unique<HeavyBallState>();
+          auto fresh = std::make_unique<State>();
           fresh->velocity(torch::zeros_like(p));
           slot = std::move(fresh);
         }
-        auto& state = static_cast<HeavyBallState&>(*slot);
+        auto& state = static_cast<State&>(*slot);
         state.velocity().mul_(options.beta()).add_(p.grad());
         state.steps(state.steps() + 1);
         p.add_(state.velocity(), -options.lr());
@@ -87,6 +104,8 @@ class HeavyBall : public torch::optim::Optimizer {
     return loss;
   }
 };
+using HeavyBall = HeavyBallOf<HeavyBallState>;
+using SerializableHeavyBall = HeavyBallOf<SerializableHeavyBallState>;
 
 // A model whose output layer is its input layer again (tied weights): parameters() lists that
 // weight and bias twice, and so does an optimizer built from it.
@@ -166,8 +185,18 @@ struct Fingerprint {
         optimizer_state.push_back("(none)");
         continue;
       }
+      if (!it->second) {
+        optimizer_state.push_back("(null)");
+        continue;
+      }
       optimizer_state.push_back(typeid(*it->second).name() + (" " + archive_bytes(*it->second)));
       objects.push_back(it->second.get());
+      // A state without serialize(): its fields one by one.
+      if (const auto* hb = dynamic_cast<const HeavyBallState*>(it->second.get())) {
+        tensors.push_back(hb->velocity().clone());
+        objects.push_back(hb->velocity().unsafeGetTensorImpl());
+        optimizer_state.back() += " steps " + std::to_string(hb->steps());
+      }
     }
     optimizer_state.push_back("size " + std::to_string(optimizer.state().size()));
     modes.push_back(net.is_training());

@@ -92,6 +92,11 @@ TEST(Cli, ErrorsAreOneLineAndNonZero) {
        "cannot express"},
       {R"({"optimizer": {"name": "SGD"}, "scheduler": {"name": "StepLR", "step_size": 2}})",
        "missing required key 'steps'"},
+      // Arguments PyTorch requires used to be read as 0, and an all-zero lr column printed.
+      {R"({"optimizer": {"name": "SGD", "lr": 0.1}, "scheduler": {"name": "CyclicLR"}, "steps": 3})",
+       "scheduler: missing required key 'base_lr'"},
+      {R"({"optimizer": {"name": "SGD", "lr": 0.1}, "scheduler": {"name": "OneCycleLR", "total_steps": 5}, "steps": 3})",
+       "scheduler: missing required key 'max_lr'"},
       {R"({"optimizer": )", "not valid JSON"},
       {R"({"optimizer": {"name": "SGD"}, "scheduler": {"name": "StepLR", "step_size": 2}, "steps": 9223372036854775807})",
        "config.steps must be an integer in [0, 10000000]"},

@@ -418,4 +418,48 @@ TEST(Checkpoint, PlateauRefusesAnotherTypeAndChangesNothing) {
   EXPECT_EQ(plateau.last_epoch(), 1);
 }
 
+// A group added after construction, with a scalar min_lr: the checkpoint holds one min_lr per
+// group, so it loads into a fresh plateau on the grown optimizer and back into the same object.
+TEST(Checkpoint, PlateauWithAnAddedGroupRoundTrips) {
+  using O = torchlr::ReduceLROnPlateauOptions;
+  const O options = O().patience(0).factor(0.5).min_lr(0.2);
+  SgdFixture f({1.0});
+  torchlr::ReduceLROnPlateau s(*f.optimizer, options);
+  auto extra = torch::zeros({1}, torch::kDouble).requires_grad_();
+  f.optimizer->add_param_group(torch::optim::OptimizerParamGroup({extra}, std::make_unique<torch::optim::SGDOptions>(1.0)));
+  s.step(1.0);  // an improvement: no reduction yet, so nothing has extended min_lrs
+  std::stringstream bytes;
+  torch::save(s, bytes);
+
+  SgdFixture g({1.0, 1.0});
+  torchlr::ReduceLROnPlateau fresh(*g.optimizer, options);
+  ASSERT_NO_THROW(torch::load(fresh, bytes));
+  EXPECT_EQ(fresh.last_epoch(), 1);
+  EXPECT_EQ(fresh.best(), 1.0);
+  for (int i = 0; i < 4; ++i) {
+    s.step(2.0);
+    fresh.step(2.0);
+    for (std::size_t group = 0; group < 2; ++group) EXPECT_EQ(g.lr(group), f.lr(group)) << "step " << i;
+  }
+  EXPECT_EQ(f.lr(1), 0.2);  // floored at the scalar min_lr in the added group too
+
+  bytes.clear();
+  bytes.seekg(0);
+  ASSERT_NO_THROW(torch::load(s, bytes));
+  EXPECT_EQ(s.last_epoch(), 1);
+  EXPECT_EQ(f.lr(0), 1.0);
+  EXPECT_EQ(f.lr(1), 1.0);
+}
+
+// A per-group min_lr that no longer fits the groups cannot make a loadable checkpoint: saving
+// refuses with the message the next reduction would give.
+TEST(Checkpoint, PlateauWithAPerGroupMinLrThatNoLongerFitsRefusesToSave) {
+  SgdFixture f({1.0});
+  torchlr::ReduceLROnPlateau s(*f.optimizer, torchlr::ReduceLROnPlateauOptions().min_lr({0.1}));
+  auto extra = torch::zeros({1}, torch::kDouble).requires_grad_();
+  f.optimizer->add_param_group(torch::optim::OptimizerParamGroup({extra}, std::make_unique<torch::optim::SGDOptions>(1.0)));
+  std::stringstream bytes;
+  EXPECT_VALUE_ERROR(torch::save(s, bytes), "Please modify the `min_lrs` field");
+}
+
 }  // namespace

@@ -32,12 +32,15 @@ using torchlr::testing::HeavyBall;
 using torchlr::testing::HeavyBallOptions;
 using torchlr::testing::HeavyBallState;
 using torchlr::testing::Net;
+using torchlr::testing::SerializableHeavyBall;
+using torchlr::testing::SerializableHeavyBallState;
 using torchlr::testing::TiedNet;
 using torchlr::testing::WarningCapture;
 
 LRFinderOptions quiet() { return LRFinderOptions().progress_bar(false).min_lr(1e-5).max_lr(10).num_iter(20); }
 
-const std::vector<std::string> kOptimizers{"SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "LBFGS", "HeavyBall"};
+const std::vector<std::string> kOptimizers{"SGD",   "Adam",      "AdamW",
+                                           "RMSprop", "Adagrad", "LBFGS", "HeavyBall", "SerializableHeavyBall"};
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::string& name, std::vector<torch::Tensor> params) {
   namespace optim = torch::optim;
@@ -49,7 +52,8 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::string& name,
   }
   if (name == "Adagrad") return std::make_unique<optim::Adagrad>(params, optim::AdagradOptions(1e-2));
   if (name == "LBFGS") return std::make_unique<optim::LBFGS>(params, optim::LBFGSOptions(0.5).max_iter(3).history_size(4));
-  return std::make_unique<HeavyBall>(params, HeavyBallOptions(1e-2));
+  if (name == "HeavyBall") return std::make_unique<HeavyBall>(params, HeavyBallOptions(1e-2));
+  return std::make_unique<SerializableHeavyBall>(params, HeavyBallOptions(1e-2));
 }
 
 // `steps` ordinary training steps, through a closure so that every optimizer (LBFGS too) runs.
@@ -149,37 +153,76 @@ TEST(FinderPrograms, TiedWeightsWithAdam) {
   for (const auto& [key, state] : adam.state()) EXPECT_NE(state, nullptr);
 }
 
-TEST(FinderPrograms, UserOptimizerKeepsItsOwnStateObjects) {
+// Runs the range test on a warmed-up user optimizer with a null entry in its state map (as an
+// optimizer that makes its slots before it knows whether a parameter has a gradient leaves) and
+// returns how many state entries the optimizer had at each loss call; afterwards the same state
+// objects must be back, untouched, and the null entry too.
+template <typename Optimizer, typename State>
+std::vector<int64_t> ExpectUserStateObjectsBack(std::vector<std::string>* warnings_out) {
   torch::manual_seed(0);
   const auto x = torch::randn({16, 4}), y = torch::randn({16, 1});
   torch::manual_seed(1);
   Net net;
-  HeavyBall optimizer(net.parameters(), HeavyBallOptions(1e-2));
+  Optimizer optimizer(net.parameters(), HeavyBallOptions(1e-2));
   train(net, optimizer, x, y, 2);
-  std::vector<const torchlr::testing::HeavyBallState*> objects;
+  auto frozen = torch::zeros({3}, torch::requires_grad());
+  optimizer.state()[torchlr::compat::optimizer_state_key(frozen)] = nullptr;
+  std::vector<const State*> objects;
   std::vector<torch::Tensor> velocities;
-  for (const auto& p : net.parameters()) {
+  const auto params = net.parameters();
+  for (const auto& p : params) {
     const auto& state = optimizer.state().at(torchlr::compat::optimizer_state_key(p));
-    objects.push_back(static_cast<const HeavyBallState*>(state.get()));
+    objects.push_back(static_cast<const State*>(state.get()));
     velocities.push_back(objects.back()->velocity().clone());
   }
   const auto entries = optimizer.state().size();
   std::vector<int64_t> sizes_seen;
+  WarningCapture warnings;
   torchlr::lr_find(net, optimizer, [&] {
     sizes_seen.push_back(static_cast<int64_t>(optimizer.state().size()));
     return torch::mse_loss(net.forward(x), y);
   }, quiet().num_iter(5));
-  // The test starts from a fresh state for a state type it cannot copy (no serialize)...
-  EXPECT_EQ(sizes_seen.front(), 0);
-  // ...and the optimizer gets its own objects back, untouched.
-  ASSERT_EQ(optimizer.state().size(), entries);
-  const auto params = net.parameters();
+  *warnings_out = warnings.messages;
+  EXPECT_EQ(optimizer.state().size(), entries);
+  EXPECT_EQ(optimizer.state().at(torchlr::compat::optimizer_state_key(frozen)), nullptr);
   for (std::size_t i = 0; i < params.size(); ++i) {
     const auto& state = optimizer.state().at(torchlr::compat::optimizer_state_key(params[i]));
     EXPECT_EQ(state.get(), objects[i]);
     EXPECT_TRUE(torch::equal(objects[i]->velocity(), velocities[i]));
     EXPECT_EQ(objects[i]->steps(), 2);
   }
+  return sizes_seen;
+}
+
+TEST(FinderPrograms, UserStateWithSerializeIsTestedWarmAndPutBack) {
+  std::vector<std::string> warnings;
+  const auto sizes = ExpectUserStateObjectsBack<SerializableHeavyBall, SerializableHeavyBallState>(&warnings);
+  // The test ran on the optimizer's own (warm) state: 6 parameters and the null entry.
+  EXPECT_EQ(sizes.front(), 7);
+  EXPECT_TRUE(warnings.empty());
+}
+
+TEST(FinderPrograms, UserStateWithoutSerializeIsSetAsideAndPutBack) {
+  std::vector<std::string> warnings;
+  const auto sizes = ExpectUserStateObjectsBack<HeavyBall, HeavyBallState>(&warnings);
+  // It cannot be put back once changed, so the test started it afresh (only the null entry)...
+  EXPECT_EQ(sizes.front(), 1);
+  // ...and said so.
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("HeavyBallState has no usable serialize()"), std::string::npos) << warnings[0];
+}
+
+TEST(FinderPrograms, WithoutRestoreTheOptimizerKeepsTrainingItsOwnState) {
+  torch::manual_seed(0);
+  const auto x = torch::randn({16, 4}), y = torch::randn({16, 1});
+  Net net;
+  torch::optim::Adam adam(net.parameters(), torch::optim::AdamOptions(1e-3));
+  train(net, adam, x, y, 2);
+  const auto key = torchlr::compat::optimizer_state_key(net.fc1->weight);
+  const auto* object = adam.state().at(key).get();
+  torchlr::lr_find(net, adam, [&] { return torch::mse_loss(net.forward(x), y); }, quiet().num_iter(5).restore(false));
+  EXPECT_EQ(adam.state().at(key).get(), object);
+  EXPECT_EQ(static_cast<const torch::optim::AdamParamState&>(*object).step(), 7);
 }
 
 TEST(FinderPrograms, TensorsTheModelDoesNotOwn) {

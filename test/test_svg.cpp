@@ -1,7 +1,13 @@
 // The SVG chart module behind every plot: escaping, degenerate series, non-finite and extreme values.
 
+#include <chrono>
+#include <cstdlib>
+#include <future>
+#include <iostream>
 #include <limits>
+#include <memory>
 #include <regex>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <torch/optim/adam.h>
@@ -85,6 +91,27 @@ TEST(Svg, ExtremeMagnitudes) {
   const auto svg = torchlr::svg::render(one_series({1e-7, 1e-3, 10}, {1, 2, 3}, true));
   EXPECT_NE(svg.find(">1e-07<"), std::string::npos);  // log ticks at decades
   EXPECT_NE(svg.find(">0.001<"), std::string::npos);
+}
+
+// A fixed y range narrower than the spacing of doubles at its magnitude: at 1e17 doubles are 16
+// apart, and a tick step of 5 added to one does not move it. render must still finish, with a
+// few distinct ticks; a watchdog turns a hang into a failure instead of a stuck test run.
+TEST(Svg, RangeNarrowerThanTheFloatingPointStepTerminates) {
+  auto rendered = std::make_shared<std::promise<std::string>>();  // shared: the thread may outlive the test
+  auto done = rendered->get_future();
+  std::thread([rendered] {
+    auto chart = one_series({0, 1}, {1e17, 1e17 + 16});
+    chart.panels[0].y_range = std::make_pair(1e17, 1e17 + 16);
+    rendered->set_value(torchlr::svg::render(chart));
+  }).detach();
+  if (done.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+    std::cerr << "svg::render did not finish within 20 s: its tick loop never ends\n";
+    std::_Exit(1);
+  }
+  const std::string svg = done.get();
+  ExpectFiniteAttributes(svg);
+  EXPECT_GE(count(svg, "stroke=\"#ddd\""), 1);  // the y grid lines
+  EXPECT_LE(count(svg, "stroke=\"#ddd\""), 21);
 }
 
 TEST(Svg, LogAxisSkipsNonPositiveValues) {

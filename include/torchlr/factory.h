@@ -74,6 +74,13 @@ class SchedulerArgs {
     return *this;
   }
 
+  /// An integer argument that PyTorch checks with `isinstance(x, int)` inside the scheduler: a
+  /// number that is not an integer is refused with PyTorch's words, `refusal` followed by the
+  /// value (`scheduler.T_0: Expected positive integer T_0, but got 2.5`). Required.
+  int64_t integer_refused_as(const std::string& key, const std::string& refusal);
+  /// The same, overwriting `target` only when the config sets `key`.
+  SchedulerArgs& optional_integer_refused_as(const std::string& key, int64_t& target, const std::string& refusal);
+
   /// `key`'s list of scheduler configs, each built on the same optimizer (a composite's
   /// children). A scheduler that is not an LRScheduler (ReduceLROnPlateau) is refused.
   SchedulerList schedulers(const std::string& key);

@@ -4,6 +4,7 @@
 // lr, smooth the loss, stop when it diverges, suggest an lr, and put the model, the optimizer
 // and the random generators back exactly as they were. Nothing is written to disk.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -95,6 +96,8 @@ class LRFinderResult {
 
   /// The suggested lr, or empty (see `suggest` for the reason).
   std::optional<double> suggestion(Suggestion method = Suggestion::steepest) const;
+  /// The suggestion, or why there is none. A warning about the curve (no clear descent) is
+  /// also reported through torchlr's warnings, once per result however often it is asked for.
   SuggestionResult suggest(Suggestion method = Suggestion::steepest) const;
 
   /// Writes the suggestion into every group (scaled by the groups' original ratios with
@@ -113,6 +116,7 @@ class LRFinderResult {
   StopReason stop_reason_;
   LRFinderOptions options_;
   std::vector<double> group_ratios_;
+  std::shared_ptr<std::atomic<bool>> warned_;  // whether suggest() has warned (copies share it)
 };
 
 /// The suggestion rules on a recorded curve (what LRFinderResult::suggest uses), for curves
@@ -177,8 +181,10 @@ struct HasWorkerThreads<Loader, std::void_t<decltype(std::declval<const Loader&>
 /// A LibTorch loader with worker threads refuses a new iterator ("another iterator is not yet
 /// exhausted") while batches of an abandoned epoch are still queued, and offers no way to drop
 /// them. So `finish()` runs the open epoch to its end, discarding its batches: the cost of
-/// loading the rest of one epoch (no forward or backward pass). Loaders without workers need
-/// nothing, and are left as they are.
+/// loading the rest of one epoch (no forward or backward pass); for a stateful loader that is the
+/// rest of its stream, and a loader whose epoch never ends (an endless sampler) would never
+/// finish: use the callable entry point for those. Loaders without workers need nothing, and are
+/// left as they are.
 template <typename Loader>
 class LoaderCycle {
  public:
@@ -199,7 +205,7 @@ class LoaderCycle {
       it_ = std::make_unique<Iterator>(loader_.begin());
       TORCH_CHECK_VALUE(*it_ != loader_.end(), "lr_find: the data loader yielded no batch");
     }
-    Batch batch = **it_;
+    Batch batch = std::move(**it_);  // the iterator replaces it on ++
     ++*it_;
     return batch;
   }
@@ -259,6 +265,7 @@ BatchSource loader_source(Model& model, LoaderCycle<Loader>& batches, LossFn& lo
 /// stays usable afterwards, also with worker threads and also when the test throws: with
 /// workers, the epoch the test opened is run to its end first (its remaining batches are loaded
 /// and discarded), since LibTorch cannot abandon one. The next epoch starts from the beginning.
+/// Call it between epochs: a loader with workers refuses a new epoch while one is open.
 template <typename Model, typename Loader, typename LossFn,
           typename = std::enable_if_t<std::is_invocable_v<LossFn&, torch::Tensor, torch::Tensor>>>
 LRFinderResult lr_find(Model& model, torch::optim::Optimizer& optimizer, Loader& loader,

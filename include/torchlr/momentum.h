@@ -24,7 +24,7 @@ struct MomentumAccess {
 
 /// The accessor for `options`' type: SGD and RMSprop (`momentum`), Adam and AdamW (`betas[0]`,
 /// the second beta untouched), or one registered with `register_momentum`. Null for types with
-/// neither (Adagrad, LBFGS).
+/// neither (Adagrad, LBFGS). The accessor stays valid for the rest of the program.
 const MomentumAccess* momentum_access(const torch::optim::OptimizerOptions& options);
 
 /// Teaches torchlr the momentum of a user's own options type:
@@ -32,6 +32,14 @@ const MomentumAccess* momentum_access(const torch::optim::OptimizerOptions& opti
 ///     torchlr::register_momentum<MyOptions>(
 ///         [](const MyOptions& o) { return o.momentum(); },
 ///         [](MyOptions& o, double m) { o.momentum(m); });
+///
+/// Concurrency: registering is safe from any thread, also while other threads construct or step
+/// schedulers. An accessor, once registered, is never changed or freed: registering the same
+/// type again installs a new accessor for lookups made afterwards (schedulers constructed later,
+/// or a group whose options object is replaced), while schedulers that already found the old one
+/// keep calling it. So register before creating the schedulers that should use it. The `get` and
+/// `set` functions themselves are called without any lock, from whichever thread steps the
+/// scheduler.
 void register_momentum(std::type_index options_type, MomentumAccess access);
 
 template <typename Options, typename Get, typename Set>

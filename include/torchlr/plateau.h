@@ -69,6 +69,9 @@ class ReduceLROnPlateau final : public SchedulerBase {
   void advance(double metric);
   bool is_better(double metric) const;
   void reduce_lr();
+  /// One min_lr per current group: a scalar min_lr extends to groups added since construction;
+  /// a per-group list that no longer fits is refused with PyTorch's message.
+  std::vector<double> min_lrs_for_groups() const;
   void record_last_lr();
   void checkpoint(StateArchive& archive);
 

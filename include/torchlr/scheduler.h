@@ -74,7 +74,9 @@ class LRScheduler : public SchedulerBase {
   explicit LRScheduler(torch::optim::Optimizer& optimizer);
 
   /// For a scheduler that wrote the optimizer before its base was built: `before` is written
-  /// back if the initial step fails, so a refused construction leaves the optimizer as it was.
+  /// back if construction fails after the base was built (the initial step refused, say), and
+  /// the initial lrs it assigned are taken back, so a refused construction leaves the optimizer
+  /// and the remembered initial lrs as they were.
   LRScheduler(torch::optim::Optimizer& optimizer, detail::OptimizerValues before);
 
   /// PyTorch's `_initial_step`: the step that construction performs. Call it last in the
@@ -157,6 +159,7 @@ class LRScheduler : public SchedulerBase {
   static void roll_back_step_of(LRScheduler& child) { child.roll_back_step(); }
 
  private:
+  LRScheduler(torch::optim::Optimizer& optimizer, detail::OptimizerValues before, bool undo_if_construction_fails);
   void serialize_all(StateArchive& archive);
   void checkpoint(StateArchive& archive);
   void warn_if_optimizer_not_stepped() const;
@@ -179,7 +182,11 @@ class LRScheduler : public SchedulerBase {
   int64_t step_count_ = 0;
   bool is_initial_ = false;
   bool initialized_ = false;
-  bool restore_if_initial_step_fails_ = false;
+  bool undo_if_construction_fails_ = false;
+  // Each group's entry in the initial-lr registry, and what assigning it replaced (kept only
+  // until construction succeeds).
+  std::vector<uint64_t> initial_lr_generations_;
+  std::vector<std::optional<double>> replaced_initial_lrs_;
 };
 
 }  // namespace torchlr
