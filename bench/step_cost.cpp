@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <functional>
+#include <map>
 #include <memory>
 #include <new>
 
@@ -64,6 +65,55 @@ void Measure(benchmark::State& state, const std::function<void()>& step) {
       benchmark::Counter(static_cast<double>(g_allocations.load() - before), benchmark::Counter::kAvgIterations);
 }
 
+using namespace torchlr;
+
+// Every scheduler of the factory's table, at a steady state deep into its schedule. Arguments
+// that would end or flatten a schedule within a run are made long here; a scheduler of the table
+// not named here runs on its example config.
+const std::map<std::string, Config>& long_schedules() {
+  static const std::map<std::string, Config> configs{
+      {"StepLR", {{"name", "StepLR"}, {"step_size", 30}, {"gamma", 0.9999}}},
+      {"MultiStepLR", {{"name", "MultiStepLR"}, {"milestones", {300, 800, 5000, 20000}}, {"gamma", 0.5}}},
+      {"ConstantLR", {{"name", "ConstantLR"}, {"total_iters", kHuge}}},
+      {"LinearLR", {{"name", "LinearLR"}, {"total_iters", kHuge}}},
+      {"ExponentialLR", {{"name", "ExponentialLR"}, {"gamma", 1 - 1e-12}}},
+      {"PolynomialLR", {{"name", "PolynomialLR"}, {"total_iters", kHuge}, {"power", 2.0}}},
+      {"CosineAnnealingLR", {{"name", "CosineAnnealingLR"}, {"T_max", 1000}, {"eta_min", 1e-4}}},
+      {"CosineAnnealingWarmRestarts", {{"name", "CosineAnnealingWarmRestarts"}, {"T_0", 100}, {"T_mult", 1}}},
+      {"CyclicLR",
+       {{"name", "CyclicLR"}, {"base_lr", 0.001}, {"max_lr", 0.1}, {"step_size_up", 200}, {"mode", "triangular2"}}},
+      {"OneCycleLR", {{"name", "OneCycleLR"}, {"max_lr", 0.1}, {"total_steps", kHuge}}},
+      {"SequentialLR",
+       {{"name", "SequentialLR"},
+        {"schedulers",
+         {Config{{"name", "LinearLR"}, {"start_factor", 0.1}, {"total_iters", 5}},
+          Config{{"name", "CosineAnnealingLR"}, {"T_max", 1000}}}},
+        {"milestones", {5}}}},
+      {"ChainedScheduler",
+       {{"name", "ChainedScheduler"},
+        {"schedulers",
+         {Config{{"name", "ConstantLR"}, {"total_iters", kHuge}}, Config{{"name", "ExponentialLR"}, {"gamma", 1 - 1e-12}}}}}},
+      {"ReduceLROnPlateau", {{"name", "ReduceLROnPlateau"}, {"patience", 10}, {"min_lr", 1e-6}}},
+  };
+  return configs;
+}
+
+void TableScheduler(benchmark::State& state, const SchedulerEntry& entry) {
+  Optimizer o(state.range(0));
+  const auto it = long_schedules().find(entry.name);
+  auto scheduler = make_scheduler(*o.sgd, it != long_schedules().end() ? it->second : entry.example);
+  if (entry.takes_metric) {
+    double metric = 1.0;
+    Measure(state, [&] {
+      metric *= 1 - 1e-9;  // slowly improving: the comparison runs, reductions are rare
+      scheduler->step_with(metric);
+    });
+  } else {
+    auto& lr_scheduler = dynamic_cast<LRScheduler&>(*scheduler);
+    Measure(state, [&] { lr_scheduler.step(); });
+  }
+}
+
 template <typename Make>
 void Scheduler(benchmark::State& state, Make make) {
   Optimizer o(state.range(0));
@@ -71,45 +121,12 @@ void Scheduler(benchmark::State& state, Make make) {
   Measure(state, [&] { scheduler->step(); });
 }
 
-// Values stay normal (no denormals, no zero) for as long as a benchmark runs.
-using namespace torchlr;
-auto kStepLR = [](torch::optim::Optimizer& o) { return std::make_unique<StepLR>(o, StepLROptions(30).gamma(0.9999)); };
-auto kMultiStepLR = [](torch::optim::Optimizer& o) {
-  return std::make_unique<MultiStepLR>(o, MultiStepLROptions({300, 800, 5000, 20000}).gamma(0.5));
-};
-auto kConstantLR = [](torch::optim::Optimizer& o) { return std::make_unique<ConstantLR>(o, ConstantLROptions().total_iters(kHuge)); };
-auto kLinearLR = [](torch::optim::Optimizer& o) { return std::make_unique<LinearLR>(o, LinearLROptions().total_iters(kHuge)); };
-auto kExponentialLR = [](torch::optim::Optimizer& o) { return std::make_unique<ExponentialLR>(o, 1 - 1e-12); };
-auto kPolynomialLR = [](torch::optim::Optimizer& o) {
-  return std::make_unique<PolynomialLR>(o, PolynomialLROptions().total_iters(kHuge).power(2.0));
-};
-auto kCosineAnnealingLR = [](torch::optim::Optimizer& o) {
-  return std::make_unique<CosineAnnealingLR>(o, CosineAnnealingLROptions(1000).eta_min(1e-4));
-};
-auto kWarmRestarts = [](torch::optim::Optimizer& o) {
-  return std::make_unique<CosineAnnealingWarmRestarts>(o, CosineAnnealingWarmRestartsOptions(100).T_mult(1));
-};
+// LambdaLR and MultiplicativeLR take functions, which no config holds.
 auto kLambdaLR = [](torch::optim::Optimizer& o) {
   return std::make_unique<LambdaLR>(o, LambdaLROptions([](int64_t e) { return 1.0 / (1.0 + 1e-6 * static_cast<double>(e)); }));
 };
 auto kMultiplicativeLR = [](torch::optim::Optimizer& o) {
   return std::make_unique<MultiplicativeLR>(o, MultiplicativeLROptions([](int64_t) { return 1 - 1e-12; }));
-};
-auto kCyclicLR = [](torch::optim::Optimizer& o) {
-  return std::make_unique<CyclicLR>(o, CyclicLROptions(0.001, 0.1).step_size_up(200).mode("triangular2"));
-};
-auto kOneCycleLR = [](torch::optim::Optimizer& o) {
-  return std::make_unique<OneCycleLR>(o, OneCycleLROptions(0.1).total_steps(kHuge));
-};
-auto kSequentialLR = [](torch::optim::Optimizer& o) {
-  auto warmup = std::make_shared<LinearLR>(o, LinearLROptions().start_factor(0.1).total_iters(5));
-  auto cosine = std::make_shared<CosineAnnealingLR>(o, CosineAnnealingLROptions(1000));
-  return std::make_unique<SequentialLR>(o, SequentialLROptions({warmup, cosine}, {5}));
-};
-auto kChainedScheduler = [](torch::optim::Optimizer& o) {
-  auto constant = std::make_shared<ConstantLR>(o, ConstantLROptions().total_iters(kHuge));
-  auto exponential = std::make_shared<ExponentialLR>(o, 1 - 1e-12);
-  return std::make_unique<ChainedScheduler>(SchedulerList{constant, exponential});
 };
 
 void BM_Floor(benchmark::State& state) {
@@ -127,43 +144,39 @@ void BM_LibTorchStepLR(benchmark::State& state) {
   Measure(state, [&] { scheduler.step(); });
 }
 
-void BM_ReduceLROnPlateau(benchmark::State& state) {
-  Optimizer o(state.range(0));
-  ReduceLROnPlateau scheduler(*o.sgd, ReduceLROnPlateauOptions().patience(10).min_lr(1e-6));
-  double metric = 1.0;
-  Measure(state, [&] {
-    metric *= 1 - 1e-9;  // slowly improving: the comparison runs, reductions are rare
-    scheduler.step(metric);
-  });
+// Registered at run time, in this order, so that the table's schedulers are all there.
+void register_benchmarks() {
+  auto groups = [](benchmark::internal::Benchmark* b) { b->Arg(1)->Arg(8)->Arg(64); };
+  auto growth = [](benchmark::internal::Benchmark* b) { b->RangeMultiplier(4)->Range(1, 1024); };
+  groups(benchmark::RegisterBenchmark("BM_Floor", BM_Floor));
+  groups(benchmark::RegisterBenchmark("BM_LibTorchStepLR", BM_LibTorchStepLR));
+  const auto table = registered_schedulers();
+  for (const auto& entry : table) {
+    if (entry.name == "LambdaLR") {
+      groups(benchmark::RegisterBenchmark("Scheduler/LambdaLR", Scheduler<decltype(kLambdaLR)>, kLambdaLR));
+    } else if (entry.name == "MultiplicativeLR") {
+      groups(benchmark::RegisterBenchmark("Scheduler/MultiplicativeLR", Scheduler<decltype(kMultiplicativeLR)>,
+                                          kMultiplicativeLR));
+    } else if (entry.example.size() > 0) {
+      groups(benchmark::RegisterBenchmark(("Scheduler/" + entry.name).c_str(), TableScheduler, entry));
+    }
+  }
+  // Growth: cost against the number of groups, 1 to 1024.
+  growth(benchmark::RegisterBenchmark("Growth/Floor", BM_Floor));
+  growth(benchmark::RegisterBenchmark("Growth/LibTorchStepLR", BM_LibTorchStepLR));
+  for (const auto& entry : table) {
+    if (entry.name == "StepLR" || entry.name == "CosineAnnealingLR" || entry.name == "OneCycleLR") {
+      growth(benchmark::RegisterBenchmark(("Growth/" + entry.name).c_str(), TableScheduler, entry));
+    }
+  }
 }
 
 }  // namespace
 
-#define TORCHLR_GROUPS ->Arg(1)->Arg(8)->Arg(64)
-BENCHMARK(BM_Floor) TORCHLR_GROUPS;
-BENCHMARK(BM_LibTorchStepLR) TORCHLR_GROUPS;
-BENCHMARK_CAPTURE(Scheduler, StepLR, kStepLR) TORCHLR_GROUPS;
-BENCHMARK_CAPTURE(Scheduler, MultiStepLR, kMultiStepLR) TORCHLR_GROUPS;
-BENCHMARK_CAPTURE(Scheduler, ConstantLR, kConstantLR) TORCHLR_GROUPS;
-BENCHMARK_CAPTURE(Scheduler, LinearLR, kLinearLR) TORCHLR_GROUPS;
-BENCHMARK_CAPTURE(Scheduler, ExponentialLR, kExponentialLR) TORCHLR_GROUPS;
-BENCHMARK_CAPTURE(Scheduler, PolynomialLR, kPolynomialLR) TORCHLR_GROUPS;
-BENCHMARK_CAPTURE(Scheduler, CosineAnnealingLR, kCosineAnnealingLR) TORCHLR_GROUPS;
-BENCHMARK_CAPTURE(Scheduler, CosineAnnealingWarmRestarts, kWarmRestarts) TORCHLR_GROUPS;
-BENCHMARK_CAPTURE(Scheduler, LambdaLR, kLambdaLR) TORCHLR_GROUPS;
-BENCHMARK_CAPTURE(Scheduler, MultiplicativeLR, kMultiplicativeLR) TORCHLR_GROUPS;
-BENCHMARK_CAPTURE(Scheduler, CyclicLR, kCyclicLR) TORCHLR_GROUPS;
-BENCHMARK_CAPTURE(Scheduler, OneCycleLR, kOneCycleLR) TORCHLR_GROUPS;
-BENCHMARK_CAPTURE(Scheduler, SequentialLR, kSequentialLR) TORCHLR_GROUPS;
-BENCHMARK_CAPTURE(Scheduler, ChainedScheduler, kChainedScheduler) TORCHLR_GROUPS;
-BENCHMARK(BM_ReduceLROnPlateau) TORCHLR_GROUPS;
-
-// Growth: cost against the number of groups, 1 to 1024.
-#define TORCHLR_GROWTH ->RangeMultiplier(4)->Range(1, 1024)
-BENCHMARK(BM_Floor)->Name("Growth/Floor") TORCHLR_GROWTH;
-BENCHMARK(BM_LibTorchStepLR)->Name("Growth/LibTorchStepLR") TORCHLR_GROWTH;
-BENCHMARK_CAPTURE(Scheduler, StepLR, kStepLR)->Name("Growth/StepLR") TORCHLR_GROWTH;
-BENCHMARK_CAPTURE(Scheduler, CosineAnnealingLR, kCosineAnnealingLR)->Name("Growth/CosineAnnealingLR") TORCHLR_GROWTH;
-BENCHMARK_CAPTURE(Scheduler, OneCycleLR, kOneCycleLR)->Name("Growth/OneCycleLR") TORCHLR_GROWTH;
-
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  register_benchmarks();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  return 0;
+}

@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
        plain<CosineAnnealingLR>(CosineAnnealingLROptions(20).eta_min(0.001))},
       {"ReduceLROnPlateau", "ReduceLROnPlateau(mode='min', factor=0.5, patience=10), fed a loss that plateaus", false,
        [](torch::optim::Optimizer& o) {
-         auto s = std::make_shared<ReduceLROnPlateau>(o, ReduceLROnPlateauOptions().mode("min").factor(0.5).patience(10));
+         auto s = std::make_shared<ReduceLROnPlateau>(o, ReduceLROnPlateauOptions().mode(PlateauMode::min).factor(0.5).patience(10));
          return std::function<void(int64_t)>([s](int64_t epoch) {
            // A validation loss that improves until epoch 30, then stalls with a little noise.
            const double e = static_cast<double>(std::min<int64_t>(epoch, 30));
@@ -55,11 +55,11 @@ int main(int argc, char** argv) {
          });
        }},
       {"CyclicLR_triangular", "CyclicLR(base_lr=0.001, max_lr=0.1, step_size_up=20, mode='triangular')", true,
-       plain<CyclicLR>(CyclicLROptions(0.001, 0.1).step_size_up(20).mode("triangular"))},
+       plain<CyclicLR>(CyclicLROptions(0.001, 0.1).step_size_up(20).mode(CyclicMode::triangular))},
       {"CyclicLR_triangular2", "CyclicLR(base_lr=0.001, max_lr=0.1, step_size_up=20, mode='triangular2')", true,
-       plain<CyclicLR>(CyclicLROptions(0.001, 0.1).step_size_up(20).mode("triangular2"))},
+       plain<CyclicLR>(CyclicLROptions(0.001, 0.1).step_size_up(20).mode(CyclicMode::triangular2))},
       {"CyclicLR_exp_range", "CyclicLR(base_lr=0.001, max_lr=0.1, step_size_up=20, mode='exp_range', gamma=0.95)",
-       true, plain<CyclicLR>(CyclicLROptions(0.001, 0.1).step_size_up(20).mode("exp_range").gamma(0.95))},
+       true, plain<CyclicLR>(CyclicLROptions(0.001, 0.1).step_size_up(20).mode(CyclicMode::exp_range).gamma(0.95))},
       {"OneCycleLR", "OneCycleLR(max_lr=0.1, total_steps=" + std::to_string(epochs) + ")", true,
        plain<OneCycleLR>(OneCycleLROptions(0.1).total_steps(epochs))},
       {"CosineAnnealingWarmRestarts", "CosineAnnealingWarmRestarts(T_0=10, T_mult=2)", false,

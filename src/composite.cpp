@@ -1,5 +1,7 @@
 #include <torchlr/composite.h>
 
+#include <torch/optim/optimizer.h>
+
 #include "internal.h"
 
 namespace torchlr {

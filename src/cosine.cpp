@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include <torch/optim/optimizer.h>
+
 #include "internal.h"
 #include "platform.h"
 

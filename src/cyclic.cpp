@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include <torch/optim/optimizer.h>
+
 #include "internal.h"
 #include "platform.h"
 
@@ -82,10 +84,6 @@ void momenta_fields(StateArchive& archive, torch::optim::Optimizer& optimizer, c
   optimizer_momenta_field(archive, optimizer, access, scheduler);
 }
 
-bool is_builtin_mode(const std::string& mode) {
-  return mode == "triangular" || mode == "triangular2" || mode == "exp_range";
-}
-
 // Everything CyclicLR refuses, checked before any group is touched; then, as PyTorch does before
 // its base class runs, every group's lr becomes base_lr and its momentum max_momentum.
 detail::OptimizerValues prepare_cyclic(torch::optim::Optimizer& optimizer, const CyclicLROptions& o) {
@@ -99,10 +97,6 @@ detail::OptimizerValues prepare_cyclic(torch::optim::Optimizer& optimizer, const
   TORCH_CHECK_VALUE(!o.step_size_down() || *o.step_size_down() >= 0,
                     "CyclicLR: step_size_down must be a non-negative integer, but got ",
                     o.step_size_down().value_or(0));
-  TORCH_CHECK_VALUE(is_builtin_mode(o.mode()) || o.scale_fn(),
-                    "CyclicLR: mode is invalid and scale_fn is None (mode = '", o.mode(), "')");
-  TORCH_CHECK_VALUE(o.scale_mode() == "cycle" || o.scale_mode() == "iterations",
-                    "CyclicLR: scale_mode must be 'cycle' or 'iterations', but got '", o.scale_mode(), "'");
   check_finite("CyclicLR", "gamma", o.gamma());
   const MomentumAccess* access = nullptr;
   std::vector<double> max_momentums;
@@ -144,9 +138,6 @@ detail::OptimizerValues prepare_one_cycle(torch::optim::Optimizer& optimizer, co
   TORCH_CHECK_VALUE(o.pct_start() >= 0 && o.pct_start() <= 1,
                     "OneCycleLR: Expected float between 0 and 1 pct_start, but got ", o.pct_start());
   OneCycleLR::phase_end_steps(o, total_steps);  // refuses a zero-length phase
-  TORCH_CHECK_VALUE(o.anneal_strategy() == "cos" || o.anneal_strategy() == "linear",
-                    "OneCycleLR: anneal_strategy must be one of 'cos' or 'linear', instead got ",
-                    o.anneal_strategy());
   const auto max_lrs = o.max_lr().expand("max_lr", n);
   check_all_finite("OneCycleLR", "max_lr", max_lrs);
   check_finite("OneCycleLR", "div_factor", o.div_factor());
@@ -176,8 +167,11 @@ detail::OptimizerValues prepare_one_cycle(torch::optim::Optimizer& optimizer, co
 namespace {
 CyclicLR::Mode mode_of(const CyclicLROptions& o) {
   if (o.scale_fn()) return CyclicLR::Mode::custom;
-  if (o.mode() == "triangular") return CyclicLR::Mode::triangular;
-  if (o.mode() == "triangular2") return CyclicLR::Mode::triangular2;
+  switch (o.mode()) {
+    case CyclicMode::triangular: return CyclicLR::Mode::triangular;
+    case CyclicMode::triangular2: return CyclicLR::Mode::triangular2;
+    case CyclicMode::exp_range: break;
+  }
   return CyclicLR::Mode::exp_range;
 }
 }  // namespace
@@ -191,7 +185,8 @@ CyclicLR::CyclicLR(torch::optim::Optimizer& optimizer, const CyclicLROptions& op
   total_size_ = up + down;
   step_ratio_ = up / total_size_;
   // Built-in modes fix the scale mode, as PyTorch's _init_scale_fn does.
-  scale_by_cycle_ = options_.scale_fn() ? options_.scale_mode() == "cycle" : options_.mode() != "exp_range";
+  scale_by_cycle_ =
+      options_.scale_fn() ? options_.scale_mode() == ScaleMode::cycle : options_.mode() != CyclicMode::exp_range;
   mode_ = mode_of(options_);
   if (options_.cycle_momentum()) {
     momentum_ = momentum_access(optimizer.defaults());
@@ -241,13 +236,9 @@ void CyclicLR::serialize(StateArchive& archive) {
   archive.field("max_lrs", max_lrs_);
   archive.field("total_size", total_size_);
   archive.field("step_ratio", step_ratio_);
-  archive.field("mode", options_.mode());
+  detail::mode_field(archive, "mode", options_.mode(), name());
   archive.field("gamma", options_.gamma());
-  if (archive.loading()) {
-    TORCH_CHECK_VALUE(options_.scale_fn() || is_builtin_mode(options_.mode()),
-                      "CyclicLR: the checkpoint holds an unknown mode '", options_.mode(), "'");
-    mode_ = mode_of(options_);
-  }
+  if (archive.loading()) mode_ = mode_of(options_);
   archive.field("scale_by_cycle", scale_by_cycle_);
   bool custom_scale_fn = static_cast<bool>(options_.scale_fn());
   archive.field("custom_scale_fn", custom_scale_fn);
@@ -292,7 +283,7 @@ OneCycleLR::OneCycleLR(torch::optim::Optimizer& optimizer, const OneCycleLROptio
     base_momentums_ = options_.base_momentum().expand("base_momentum", n);
     next_momentums_.assign(n, 0.0);
   }
-  cosine_ = options_.anneal_strategy() == "cos";
+  cosine_ = options_.anneal_strategy() == AnnealStrategy::cos;
   initial_step();
 }
 
@@ -368,7 +359,7 @@ void OneCycleLR::serialize(StateArchive& archive) {
   std::vector<double> ends;
   for (const auto& p : phases_) ends.push_back(p.end_step);
   archive.field("phase_end_steps", ends);
-  archive.field("anneal_strategy", options_.anneal_strategy());
+  detail::mode_field(archive, "anneal_strategy", options_.anneal_strategy(), name());
   archive.field("initial_lrs", initial_lrs_);
   archive.field("max_lrs", max_lrs_);
   archive.field("min_lrs", min_lrs_);
@@ -378,10 +369,7 @@ void OneCycleLR::serialize(StateArchive& archive) {
     TORCH_CHECK_VALUE(ends.size() == phases_.size(), "OneCycleLR: the checkpoint has ", ends.size(),
                       " phases, this scheduler ", phases_.size(), " (three_phase differs)");
     for (std::size_t i = 0; i < ends.size(); ++i) phases_[i].end_step = ends[i];
-    TORCH_CHECK_VALUE(options_.anneal_strategy() == "cos" || options_.anneal_strategy() == "linear",
-                      "OneCycleLR: the checkpoint holds an unknown anneal_strategy '",
-                      options_.anneal_strategy(), "'");
-    cosine_ = options_.anneal_strategy() == "cos";
+    cosine_ = options_.anneal_strategy() == AnnealStrategy::cos;
     TORCH_CHECK_VALUE(cycle_momentum == (momentum_ != nullptr),
                       "OneCycleLR: the checkpoint's cycle_momentum differs from this scheduler's");
     TORCH_CHECK_VALUE(initial_lrs_.size() == num_groups() && max_lrs_.size() == num_groups() &&

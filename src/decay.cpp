@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <torch/optim/optimizer.h>
+
 #include "internal.h"
 
 namespace torchlr {

@@ -6,14 +6,29 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <c10/util/Exception.h>
+
+#include <torchlr/modes.h>
+#include <torchlr/state_archive.h>
 
 namespace torch::optim {
 class Optimizer;
 }
 
 namespace torchlr::detail {
+
+/// Every group's lr and momentum (NaN for a group without one), as read before a scheduler
+/// that writes the optimizer ahead of its base class (CyclicLR, OneCycleLR) does so.
+struct OptimizerValues {
+  std::vector<double> lrs;
+  std::vector<double> momenta;
+  /// One per group for a scheduler that assigns PyTorch's `group["initial_lr"]` (OneCycleLR)
+  /// instead of taking the remembered one; empty otherwise.
+  std::vector<double> initial_lrs;
+};
+OptimizerValues read_optimizer_values(const torch::optim::Optimizer& optimizer);
 
 /// Python's `a % b` for integers: the result has the sign of `b` (C++ truncates instead).
 inline int64_t floor_mod(int64_t a, int64_t b) {
@@ -47,6 +62,20 @@ template <typename Values>
 void check_all_finite_in_checkpoint(const std::string& owner, const char* what, const Values& values) {
   for (double v : values) {
     TORCH_CHECK_VALUE(std::isfinite(v), owner, ": the checkpoint's ", what, " holds a non-finite value ", v);
+  }
+}
+
+/// A mode in a checkpoint, as PyTorch's string; an unknown one is refused naming `owner`.
+template <typename Mode>
+void mode_field(StateArchive& archive, const std::string& key, Mode& mode, const std::string& owner) {
+  std::string text = to_string(mode);
+  archive.field(key, text);
+  if (archive.loading()) {
+    try {
+      parse_config_enum(key, text, mode);
+    } catch (const c10::ValueError&) {
+      C10_THROW_ERROR(ValueError, c10::str(owner, ": the checkpoint holds an unknown ", key, " '", text, "'"));
+    }
   }
 }
 

@@ -1,5 +1,7 @@
 #include <torchlr/lambda.h>
 
+#include <torch/optim/optimizer.h>
+
 #include "internal.h"
 
 namespace torchlr {

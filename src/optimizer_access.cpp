@@ -6,7 +6,7 @@
 #include <mutex>
 #include <vector>
 
-#include <torchlr/lr_access.h>
+#include "lr_access.h"
 #include <torchlr/momentum.h>
 
 #include <torch/optim/adagrad.h>

@@ -7,18 +7,16 @@
 #include <utility>
 
 #include "internal.h"
+#include "lr_access.h"
 #include "state_archive_impl.h"
 
 namespace torchlr {
 namespace {
 
 const ReduceLROnPlateauOptions& validated(const ReduceLROnPlateauOptions& o) {
-  // PyTorch's order: factor, min_lr length (checked in the constructor), mode, threshold mode.
+  // PyTorch's order: factor, min_lr length (checked in the constructor); the modes are enums.
   TORCH_CHECK_VALUE(o.factor() < 1.0, "ReduceLROnPlateau: Factor should be < 1.0. (factor = ", o.factor(), ")");
   detail::check_finite("ReduceLROnPlateau", "factor", o.factor());
-  TORCH_CHECK_VALUE(o.mode() == "min" || o.mode() == "max", "ReduceLROnPlateau: mode ", o.mode(), " is unknown!");
-  TORCH_CHECK_VALUE(o.threshold_mode() == "rel" || o.threshold_mode() == "abs",
-                    "ReduceLROnPlateau: threshold mode ", o.threshold_mode(), " is unknown!");
   detail::check_finite("ReduceLROnPlateau", "threshold", o.threshold());
   detail::check_finite("ReduceLROnPlateau", "eps", o.eps());
   for (double m : o.min_lr().values()) detail::check_finite("ReduceLROnPlateau", "min_lr", m);
@@ -39,17 +37,20 @@ ReduceLROnPlateau::ReduceLROnPlateau(torch::optim::Optimizer& optimizer,
     : optimizer_(&optimizer),
       options_(validated(options)),
       min_lrs_(expand_min_lrs(options_, optimizer.param_groups().size())),
-      best_(options_.mode() == "min" ? std::numeric_limits<double>::infinity()
-                                     : -std::numeric_limits<double>::infinity()) {
+      best_(options_.mode() == PlateauMode::min ? std::numeric_limits<double>::infinity()
+                                     : -std::numeric_limits<double>::infinity()),
+      lr_access_(std::make_unique<detail::LrAccess>()) {
   record_last_lr();
 }
+
+ReduceLROnPlateau::~ReduceLROnPlateau() = default;
 
 bool ReduceLROnPlateau::is_better(double a) const {
   // A non-finite metric is never an improvement, so it can never become `best`.
   if (!std::isfinite(a)) return false;
   const double t = options_.threshold();
-  const bool rel = options_.threshold_mode() == "rel";
-  if (options_.mode() == "min") return rel ? a < best_ * (1.0 - t) : a < best_ - t;
+  const bool rel = options_.threshold_mode() == ThresholdMode::rel;
+  if (options_.mode() == PlateauMode::min) return rel ? a < best_ * (1.0 - t) : a < best_ - t;
   return rel ? a > best_ * (t + 1.0) : a > best_ + t;
 }
 
@@ -99,19 +100,19 @@ std::vector<double> ReduceLROnPlateau::min_lrs_for_groups() const {
 void ReduceLROnPlateau::reduce_lr() {
   auto& groups = optimizer_->param_groups();
   if (groups.size() != min_lrs_.size()) min_lrs_ = min_lrs_for_groups();
-  lr_access_.sync(groups);
+  lr_access_->sync(groups);
   for (std::size_t g = 0; g < groups.size(); ++g) {
-    const double old_lr = lr_access_.get(g);
+    const double old_lr = lr_access_->get(g);
     const double new_lr = std::max(old_lr * options_.factor(), min_lrs_[g]);
-    if (old_lr - new_lr > options_.eps()) lr_access_.set(g, new_lr);
+    if (old_lr - new_lr > options_.eps()) lr_access_->set(g, new_lr);
   }
 }
 
 void ReduceLROnPlateau::record_last_lr() {
   auto& groups = optimizer_->param_groups();
   last_lr_.resize(groups.size());
-  lr_access_.sync(groups);
-  for (std::size_t g = 0; g < groups.size(); ++g) last_lr_[g] = lr_access_.get(g);
+  lr_access_->sync(groups);
+  for (std::size_t g = 0; g < groups.size(); ++g) last_lr_[g] = lr_access_->get(g);
 }
 
 void ReduceLROnPlateau::checkpoint(StateArchive& archive) {
@@ -123,11 +124,11 @@ void ReduceLROnPlateau::checkpoint(StateArchive& archive) {
   TORCH_CHECK_VALUE(groups == static_cast<int64_t>(optimizer_->param_groups().size()), name(),
                     ": the checkpoint was saved for ", groups, " param groups, but this optimizer has ",
                     optimizer_->param_groups().size());
-  archive.field("mode", options_.mode());
+  detail::mode_field(archive, "mode", options_.mode(), name());
   archive.field("factor", options_.factor());
   archive.field("patience", options_.patience());
   archive.field("threshold", options_.threshold());
-  archive.field("threshold_mode", options_.threshold_mode());
+  detail::mode_field(archive, "threshold_mode", options_.threshold_mode(), name());
   archive.field("cooldown", options_.cooldown());
   archive.field("eps", options_.eps());
   // A checkpoint holds one min_lr per group, so groups added (with a scalar min_lr) since the
@@ -164,16 +165,9 @@ void ReduceLROnPlateau::load(torch::serialize::InputArchive& archive) {
   detail::load_state(archive, [this](StateArchive& a) { checkpoint(a); });
 }
 
-torch::serialize::OutputArchive& operator<<(torch::serialize::OutputArchive& archive,
-                                            const ReduceLROnPlateau& scheduler) {
-  scheduler.save(archive);
-  return archive;
-}
-
-torch::serialize::InputArchive& operator>>(torch::serialize::InputArchive& archive,
-                                           ReduceLROnPlateau& scheduler) {
-  scheduler.load(archive);
-  return archive;
+void ReduceLROnPlateau::step_with(std::optional<double> metric) {
+  TORCH_CHECK_VALUE(metric.has_value(), "ReduceLROnPlateau: step() missing 1 required argument: 'metrics'");
+  step(*metric);
 }
 
 }  // namespace torchlr

@@ -10,6 +10,7 @@
 #include <c10/util/intrusive_ptr.h>
 
 #include "internal.h"
+#include "lr_access.h"
 #include "state_archive_impl.h"
 
 namespace torchlr {
@@ -123,7 +124,9 @@ LRScheduler::LRScheduler(torch::optim::Optimizer& optimizer, detail::OptimizerVa
 
 LRScheduler::LRScheduler(torch::optim::Optimizer& optimizer, detail::OptimizerValues before,
                          bool undo_if_construction_fails)
-    : optimizer_(&optimizer), num_groups_(optimizer.param_groups().size()) {
+    : optimizer_(&optimizer),
+      num_groups_(optimizer.param_groups().size()),
+      lr_access_(std::make_unique<detail::LrAccess>()) {
   auto& groups = optimizer.param_groups();
   const bool assign = !before.initial_lrs.empty();
   TORCH_CHECK(!assign || before.initial_lrs.size() == groups.size(), "LRScheduler: ", before.initial_lrs.size(),
@@ -222,7 +225,7 @@ void LRScheduler::update_lr(std::optional<double> epoch) {
 void LRScheduler::write_lrs(bool closed_form) {
   check_group_count();
   const std::size_t n = num_groups();
-  lr_access_.sync(optimizer_->param_groups());
+  lr_access_->sync(optimizer_->param_groups());
   prepare_lrs(closed_form);
   for (std::size_t g = 0; g < n; ++g) {
     next_lrs_[g] = closed_form ? get_closed_form_lr(g) : get_lr(g);
@@ -233,7 +236,7 @@ void LRScheduler::write_lrs(bool closed_form) {
                       "; the optimizer was left unchanged");
   }
   for (std::size_t g = 0; g < n; ++g) {
-    lr_access_.set(g, next_lrs_[g]);
+    lr_access_->set(g, next_lrs_[g]);
     last_lr_[g] = next_lrs_[g];
   }
   after_lrs_written();
@@ -255,29 +258,29 @@ void LRScheduler::roll_back_step() {
 
 void LRScheduler::remember_optimizer_values() {
   check_group_count();
-  lr_access_.sync(optimizer_->param_groups());
+  lr_access_->sync(optimizer_->param_groups());
   const std::size_t n = num_groups();
   remembered_lrs_.resize(n);
   remembered_momenta_.resize(n);
   for (std::size_t g = 0; g < n; ++g) {
-    remembered_lrs_[g] = lr_access_.get(g);
-    remembered_momenta_[g] = lr_access_.has_momentum(g) ? lr_access_.get_momentum(g)
+    remembered_lrs_[g] = lr_access_->get(g);
+    remembered_momenta_[g] = lr_access_->has_momentum(g) ? lr_access_->get_momentum(g)
                                                         : std::numeric_limits<double>::quiet_NaN();
   }
 }
 
 void LRScheduler::restore_optimizer_values() {
-  lr_access_.sync(optimizer_->param_groups());
+  lr_access_->sync(optimizer_->param_groups());
   for (std::size_t g = 0; g < remembered_lrs_.size(); ++g) {
-    lr_access_.set(g, remembered_lrs_[g]);
-    if (lr_access_.has_momentum(g)) lr_access_.set_momentum(g, remembered_momenta_[g]);
+    lr_access_->set(g, remembered_lrs_[g]);
+    if (lr_access_->has_momentum(g)) lr_access_->set_momentum(g, remembered_momenta_[g]);
   }
 }
 
 void LRScheduler::record_last_lr_from_optimizer() {
   check_group_count();
-  lr_access_.sync(optimizer_->param_groups());
-  for (std::size_t g = 0; g < num_groups(); ++g) last_lr_[g] = lr_access_.get(g);
+  lr_access_->sync(optimizer_->param_groups());
+  for (std::size_t g = 0; g < num_groups(); ++g) last_lr_[g] = lr_access_->get(g);
 }
 
 double LRScheduler::get_closed_form_lr(std::size_t) {
@@ -287,7 +290,7 @@ double LRScheduler::get_closed_form_lr(std::size_t) {
 void LRScheduler::serialize(StateArchive&) {}
 
 double LRScheduler::group_lr(std::size_t group) const {
-  return lr_access_.get(group);  // synced at the start of the step
+  return lr_access_->get(group);  // synced at the start of the step
 }
 
 void LRScheduler::check_group_count() const {
@@ -354,16 +357,8 @@ void LRScheduler::load(torch::serialize::InputArchive& archive) {
   initialized_ = true;
 }
 
-torch::serialize::OutputArchive& operator<<(torch::serialize::OutputArchive& archive,
-                                            const LRScheduler& scheduler) {
-  scheduler.save(archive);
-  return archive;
-}
-
-torch::serialize::InputArchive& operator>>(torch::serialize::InputArchive& archive,
-                                           LRScheduler& scheduler) {
-  scheduler.load(archive);
-  return archive;
+void LRScheduler::set_group_momenta(const std::vector<double>& momenta) {
+  for (std::size_t g = 0; g < momenta.size(); ++g) lr_access_->set_momentum(g, momenta[g]);
 }
 
 }  // namespace torchlr

@@ -11,6 +11,9 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include <torchlr/factory.h>
 
 namespace torchlr::testing {
 
@@ -20,12 +23,27 @@ class ConfigGenerator {
 
   explicit ConfigGenerator(uint64_t seed) : rng_(seed) {}
 
-  /// Every scheduler a config can build except ReduceLROnPlateau and the composites.
+  /// The table's schedulers that a config can build (they have an example), of one kind.
+  template <typename Keep>
+  static std::vector<std::string> names_where(Keep keep) {
+    std::vector<std::string> names;
+    for (const auto& entry : torchlr::registered_schedulers()) {
+      if (entry.example.size() > 0 && keep(entry)) names.push_back(entry.name);
+    }
+    return names;
+  }
+
+  /// Every scheduler a config can build that steps without a metric and has no children.
   static const std::vector<std::string>& leaf_names() {
-    static const std::vector<std::string> names{
-        "StepLR",     "MultiStepLR",       "ConstantLR",   "LinearLR",
-        "ExponentialLR", "PolynomialLR",   "CosineAnnealingLR", "CosineAnnealingWarmRestarts",
-        "CyclicLR",   "OneCycleLR"};
+    static const auto names = names_where([](const auto& e) { return !e.takes_metric && !e.composite; });
+    return names;
+  }
+  static const std::vector<std::string>& composite_names() {
+    static const auto names = names_where([](const auto& e) { return e.composite; });
+    return names;
+  }
+  static const std::vector<std::string>& metric_names() {
+    static const auto names = names_where([](const auto& e) { return e.takes_metric; });
     return names;
   }
 
@@ -148,14 +166,21 @@ class ConfigGenerator {
       s["final_div_factor"] = log_uniform(0.5, 1e5);
       add_momenta(s, groups, optimizer, 0.5, 0.99);
       steps = std::min(steps, total);
+    } else {
+      // A scheduler added to the table needs its random arguments here.
+      throw std::logic_error("ConfigGenerator: no random arguments for " + name);
     }
     return s;
   }
 
   /// A SequentialLR or ChainedScheduler tree whose inner nodes are `depth` deep at most.
   json composite(int depth, std::size_t groups, const std::string& optimizer, int64_t& steps) {
-    const bool sequential = chance(0.5);
-    json s{{"name", sequential ? "SequentialLR" : "ChainedScheduler"}};
+    const std::string name = pick(composite_names());
+    const bool sequential = name == "SequentialLR";
+    if (!sequential && name != "ChainedScheduler") {
+      throw std::logic_error("ConfigGenerator: no random arguments for " + name);
+    }
+    json s{{"name", name}};
     json children = json::array();
     const int64_t count = integer(1, 3);
     for (int64_t i = 0; i < count; ++i) {
@@ -175,8 +200,10 @@ class ConfigGenerator {
     return s;
   }
 
-  json plateau(std::size_t groups) {
-    return json{{"name", "ReduceLROnPlateau"},
+  /// A scheduler that steps on a metric.
+  json metric_scheduler(const std::string& name, std::size_t groups) {
+    if (name != "ReduceLROnPlateau") throw std::logic_error("ConfigGenerator: no random arguments for " + name);
+    return json{{"name", name},
                 {"mode", chance(0.5) ? "min" : "max"},
                 {"factor", chance(0.1) ? 0.0 : uniform(0.0, 0.99)},
                 {"patience", integer(0, 5)},

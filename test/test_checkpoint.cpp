@@ -25,9 +25,11 @@ struct Named {
   Factory make;
 };
 
+// Every LRScheduler: the two that take functions, then every one of the factory's table (built
+// from its example config), so a scheduler added to the table is checked here too.
 std::vector<Named> all_schedulers() {
   using namespace torchlr;
-  return {
+  std::vector<Named> list{
       {"LambdaLR",
        [](auto& o) {
          return std::make_shared<LambdaLR>(o, LambdaLROptions([](int64_t e) { return 1.0 / (1 + e); }));
@@ -36,42 +38,14 @@ std::vector<Named> all_schedulers() {
        [](auto& o) {
          return std::make_shared<MultiplicativeLR>(o, MultiplicativeLROptions([](int64_t) { return 0.93; }));
        }},
-      {"StepLR", [](auto& o) { return std::make_shared<StepLR>(o, StepLROptions(3).gamma(0.7)); }},
-      {"MultiStepLR",
-       [](auto& o) { return std::make_shared<MultiStepLR>(o, MultiStepLROptions({2, 5, 5}).gamma(0.3)); }},
-      {"ConstantLR",
-       [](auto& o) { return std::make_shared<ConstantLR>(o, ConstantLROptions().factor(0.4).total_iters(4)); }},
-      {"LinearLR",
-       [](auto& o) {
-         return std::make_shared<LinearLR>(o, LinearLROptions().start_factor(0.2).total_iters(6));
-       }},
-      {"ExponentialLR", [](auto& o) { return std::make_shared<ExponentialLR>(o, 0.87); }},
-      {"PolynomialLR",
-       [](auto& o) { return std::make_shared<PolynomialLR>(o, PolynomialLROptions().total_iters(9).power(1.7)); }},
-      {"CosineAnnealingLR",
-       [](auto& o) { return std::make_shared<CosineAnnealingLR>(o, CosineAnnealingLROptions(5).eta_min(1e-3)); }},
-      {"CosineAnnealingWarmRestarts",
-       [](auto& o) {
-         return std::make_shared<CosineAnnealingWarmRestarts>(
-             o, CosineAnnealingWarmRestartsOptions(2).T_mult(2).eta_min(1e-4));
-       }},
-      {"SequentialLR",
-       [](auto& o) {
-         auto warmup = std::make_shared<LinearLR>(o, LinearLROptions().start_factor(0.1).total_iters(3));
-         auto cosine = std::make_shared<CosineAnnealingLR>(o, CosineAnnealingLROptions(6));
-         return std::make_shared<SequentialLR>(o, SequentialLROptions({warmup, cosine}, {3}));
-       }},
-      {"ChainedScheduler",
-       [](auto& o) {
-         auto constant = std::make_shared<ConstantLR>(o, ConstantLROptions().factor(0.5).total_iters(3));
-         auto exponential = std::make_shared<ExponentialLR>(o, 0.9);
-         return std::make_shared<ChainedScheduler>(SchedulerList{constant, exponential});
-       }},
-      {"CyclicLR",
-       [](auto& o) { return std::make_shared<CyclicLR>(o, CyclicLROptions(0.01, 0.1).step_size_up(3).mode("triangular2")); }},
-      {"OneCycleLR",
-       [](auto& o) { return std::make_shared<OneCycleLR>(o, OneCycleLROptions(0.1).total_steps(60).three_phase(true)); }},
   };
+  for (const auto& entry : registered_schedulers()) {
+    if (entry.example.size() == 0 || entry.takes_metric) continue;
+    list.push_back({entry.name, [example = entry.example](torch::optim::Optimizer& o) {
+                      return make_lr_scheduler(o, example);
+                    }});
+  }
+  return list;
 }
 
 std::string save_to_string(const torchlr::LRScheduler& scheduler) {

@@ -26,39 +26,39 @@ double momentum_of(const torch::optim::Optimizer& o, std::size_t g = 0) {
 
 // ---- CyclicLR (base 0.1, max 1.0, step_size_up 2) -------------------------------------------
 
-torchlr::CyclicLROptions cyclic(const std::string& mode) {
+torchlr::CyclicLROptions cyclic(torchlr::CyclicMode mode = torchlr::CyclicMode::triangular) {
   return torchlr::CyclicLROptions(0.1, 1.0).step_size_up(2).mode(mode);
 }
 
 TEST(CyclicLR, Triangular2HalvesTheAmplitude) {  // case 23
   SgdFixture f({0.1});
-  torchlr::CyclicLR s(*f.optimizer, cyclic("triangular2"));
+  torchlr::CyclicLR s(*f.optimizer, cyclic(torchlr::CyclicMode::triangular2));
   ExpectSequence(trajectory(f, s, 12),
                  {0.1, 0.55, 1.0, 0.55, 0.1, 0.325, 0.55, 0.325, 0.1, 0.2125, 0.325, 0.2125, 0.1});
 }
 
 TEST(CyclicLR, ExpRange) {  // case 24
   SgdFixture f({0.1});
-  torchlr::CyclicLR s(*f.optimizer, cyclic("exp_range").gamma(0.9));
+  torchlr::CyclicLR s(*f.optimizer, cyclic(torchlr::CyclicMode::exp_range).gamma(0.9));
   ExpectSequence(trajectory(f, s, 8),
                  {0.1, 0.505, 0.829, 0.42805, 0.1, 0.3657205, 0.5782969, 0.315233605, 0.1});
 }
 
 TEST(CyclicLR, Asymmetric) {  // case 25
   SgdFixture f({0.1});
-  torchlr::CyclicLR s(*f.optimizer, cyclic("triangular").step_size_down(1));
+  torchlr::CyclicLR s(*f.optimizer, cyclic(torchlr::CyclicMode::triangular).step_size_down(1));
   ExpectSequence(trajectory(f, s, 7), {0.1, 0.55, 1.0, 0.1, 0.55, 1.0, 0.1, 0.55});
 }
 
 TEST(CyclicLR, CustomScaleFnOverIterations) {  // case 26
   SgdFixture f({0.1});
-  torchlr::CyclicLR s(*f.optimizer, cyclic("ignored").scale_fn([](double) { return 0.5; }).scale_mode("iterations"));
+  torchlr::CyclicLR s(*f.optimizer, cyclic().scale_fn([](double) { return 0.5; }).scale_mode(torchlr::ScaleMode::iterations));
   ExpectSequence(trajectory(f, s, 4), {0.1, 0.325, 0.55, 0.325, 0.1});
 }
 
 TEST(CyclicLR, MomentumRunsInversely) {  // case 27
   SgdFixture f({0.1}, /*momentum=*/0.0);
-  torchlr::CyclicLR s(*f.optimizer, cyclic("triangular"));
+  torchlr::CyclicLR s(*f.optimizer, cyclic(torchlr::CyclicMode::triangular));
   std::vector<double> momenta{momentum_of(*f.optimizer)};
   for (int i = 0; i < 5; ++i) {
     f.optimizer_step();
@@ -71,7 +71,7 @@ TEST(CyclicLR, MomentumRunsInversely) {  // case 27
 TEST(CyclicLR, AdamCyclesBeta1AndKeepsBeta2) {  // case 27
   std::vector<torch::Tensor> params{torch::zeros({1}, torch::kDouble).requires_grad_()};
   torch::optim::Adam adam(params, torch::optim::AdamOptions(0.1).betas(std::make_tuple(0.5, 0.777)));
-  torchlr::CyclicLR s(adam, cyclic("triangular"));
+  torchlr::CyclicLR s(adam, cyclic(torchlr::CyclicMode::triangular));
   const auto& options = static_cast<const torch::optim::AdamOptions&>(adam.param_groups()[0].options());
   EXPECT_EQ(std::get<0>(options.betas()), 0.9);
   adam.step();
@@ -83,16 +83,16 @@ TEST(CyclicLR, AdamCyclesBeta1AndKeepsBeta2) {  // case 27
 TEST(CyclicLR, OptimizerWithoutMomentumIsRefused) {  // case 27
   std::vector<torch::Tensor> params{torch::zeros({1}, torch::kDouble).requires_grad_()};
   torch::optim::Adagrad adagrad(params, torch::optim::AdagradOptions(0.5));
-  EXPECT_VALUE_ERROR(torchlr::CyclicLR(adagrad, cyclic("triangular")),
+  EXPECT_VALUE_ERROR(torchlr::CyclicLR(adagrad, cyclic(torchlr::CyclicMode::triangular)),
                      "optimizer must support momentum or beta1 with `cycle_momentum` option enabled");
   EXPECT_EQ(adagrad.param_groups()[0].options().get_lr(), 0.5);  // untouched
-  torchlr::CyclicLR without(adagrad, cyclic("triangular").cycle_momentum(false));
+  torchlr::CyclicLR without(adagrad, cyclic(torchlr::CyclicMode::triangular).cycle_momentum(false));
   EXPECT_EQ(adagrad.param_groups()[0].options().get_lr(), 0.1);
 }
 
 TEST(CyclicLR, ConstructionOverwritesLrWithBaseLr) {  // case 28
   SgdFixture f({5.0});
-  torchlr::CyclicLR s(*f.optimizer, cyclic("triangular"));
+  torchlr::CyclicLR s(*f.optimizer, cyclic(torchlr::CyclicMode::triangular));
   EXPECT_EQ(f.lr(), 0.1);
   EXPECT_EQ(s.base_lrs(), std::vector<double>{0.1});
 }
@@ -104,16 +104,17 @@ TEST(CyclicLR, BadInput) {  // case 28
                      "values, param_groups has 2.");
   EXPECT_VALUE_ERROR(torchlr::CyclicLR(*f.optimizer, torchlr::CyclicLROptions(0.1, {1.0, 2.0, 3.0})),
                      "max_lr has 3 values");
-  EXPECT_VALUE_ERROR(torchlr::CyclicLR(*f.optimizer, cyclic("sawtooth")),
-                     "mode is invalid and scale_fn is None", "sawtooth");
-  EXPECT_VALUE_ERROR(torchlr::CyclicLR(*f.optimizer, cyclic("triangular").step_size_up(0)),
+  // Modes are enums; a config's string is read with PyTorch's message.
+  EXPECT_VALUE_ERROR(torchlr::make_scheduler(*f.optimizer, "CyclicLR", {{"base_lr", 0.1}, {"max_lr", 1.0}, {"mode", "sawtooth"}}),
+                     "CyclicLR.mode: mode is invalid and scale_fn is None", "sawtooth");
+  EXPECT_VALUE_ERROR(torchlr::CyclicLR(*f.optimizer, cyclic(torchlr::CyclicMode::triangular).step_size_up(0)),
                      "step_size_up", "0");
-  EXPECT_VALUE_ERROR(torchlr::CyclicLR(*f.optimizer, cyclic("triangular").step_size_down(-1)),
+  EXPECT_VALUE_ERROR(torchlr::CyclicLR(*f.optimizer, cyclic(torchlr::CyclicMode::triangular).step_size_down(-1)),
                      "step_size_down", "-1");
-  EXPECT_VALUE_ERROR(torchlr::CyclicLR(*f.optimizer, cyclic("triangular").max_momentum({0.9})),
+  EXPECT_VALUE_ERROR(torchlr::CyclicLR(*f.optimizer, cyclic(torchlr::CyclicMode::triangular).max_momentum({0.9})),
                      "max_momentum has 1 values");
   EXPECT_VALUE_ERROR(
-      torchlr::CyclicLR(*f.optimizer, cyclic("triangular").scale_fn([](double) { return 1.0; }).scale_mode("epochs")),
+      torchlr::make_scheduler(*f.optimizer, "CyclicLR", {{"base_lr", 0.1}, {"max_lr", 1.0}, {"scale_mode", "epochs"}}),
       "scale_mode", "epochs");
   // Nothing was written by any refused construction.
   EXPECT_EQ(f.lr(0), 0.3);
@@ -141,10 +142,10 @@ class HeavyBall : public torch::optim::Optimizer {
 TEST(CyclicLR, CustomOptimizerRegisteredForMomentum) {
   std::vector<torch::Tensor> params{torch::zeros({1}).requires_grad_()};
   HeavyBall optimizer(params, HeavyBallOptions(0.5));
-  EXPECT_VALUE_ERROR(torchlr::CyclicLR(optimizer, cyclic("triangular")), "register_momentum");
+  EXPECT_VALUE_ERROR(torchlr::CyclicLR(optimizer, cyclic(torchlr::CyclicMode::triangular)), "register_momentum");
   torchlr::register_momentum<HeavyBallOptions>([](const HeavyBallOptions& o) { return o.beta(); },
                                                [](HeavyBallOptions& o, double m) { o.beta(m); });
-  torchlr::CyclicLR s(optimizer, cyclic("triangular"));
+  torchlr::CyclicLR s(optimizer, cyclic(torchlr::CyclicMode::triangular));
   const auto& options = static_cast<const HeavyBallOptions&>(optimizer.param_groups()[0].options());
   EXPECT_EQ(options.beta(), 0.9);
   s.step();
@@ -166,7 +167,7 @@ TEST(OneCycleLR, Cosine) {  // case 29
 
 TEST(OneCycleLR, LinearGoesNegativeAtTheExtraStep) {  // case 30
   SgdFixture f({0.1});
-  torchlr::OneCycleLR s(*f.optimizer, torchlr::OneCycleLROptions(1.0).total_steps(10).anneal_strategy("linear"));
+  torchlr::OneCycleLR s(*f.optimizer, torchlr::OneCycleLROptions(1.0).total_steps(10).anneal_strategy(torchlr::AnnealStrategy::linear));
   const auto lrs = trajectory(f, s, 10);
   EXPECT_TRUE(RelClose(lrs[8], 0.1428605714, 1e-8));
   EXPECT_TRUE(RelClose(lrs[9], 4e-06, 1e-8));
@@ -230,7 +231,7 @@ TEST(OneCycleLR, DegenerateArguments) {  // case 34
   EXPECT_VALUE_ERROR(torchlr::OneCycleLR(*f.optimizer, torchlr::OneCycleLROptions(1.0).total_steps(10).pct_start(-0.2)),
                      "Expected float between 0 and 1 pct_start, but got -0.2");
   EXPECT_VALUE_ERROR(
-      torchlr::OneCycleLR(*f.optimizer, torchlr::OneCycleLROptions(1.0).total_steps(10).anneal_strategy("quadratic")),
+      torchlr::make_scheduler(*f.optimizer, "OneCycleLR", {{"max_lr", 1.0}, {"total_steps", 10}, {"anneal_strategy", "quadratic"}}),
       "anneal_strategy must be one of 'cos' or 'linear', instead got quadratic");
   EXPECT_VALUE_ERROR(torchlr::OneCycleLR(*f.optimizer, torchlr::OneCycleLROptions(1.0).total_steps(10).div_factor(0)),
                      "div_factor");
@@ -277,18 +278,18 @@ TEST(ReduceLROnPlateau, RelativeAndAbsoluteThresholds) {  // case 36, 47
   EXPECT_EQ(rel.best(), 9.99);
 
   torchlr::ReduceLROnPlateau max_abs(
-      *f.optimizer, torchlr::ReduceLROnPlateauOptions().mode("max").threshold_mode("abs").threshold(0.5).patience(100));
+      *f.optimizer, torchlr::ReduceLROnPlateauOptions().mode(torchlr::PlateauMode::max).threshold_mode(torchlr::ThresholdMode::abs).threshold(0.5).patience(100));
   max_abs.step(1.0);
   max_abs.step(1.4);
   EXPECT_EQ(max_abs.best(), 1.0);
   // LibTorch's ReduceLROnPlateauScheduler compares against best·threshold here and says "better".
   torchlr::ReduceLROnPlateau libtorch_bug(
-      *f.optimizer, torchlr::ReduceLROnPlateauOptions().mode("max").threshold_mode("abs").threshold(0.1).patience(100));
+      *f.optimizer, torchlr::ReduceLROnPlateauOptions().mode(torchlr::PlateauMode::max).threshold_mode(torchlr::ThresholdMode::abs).threshold(0.1).patience(100));
   libtorch_bug.step(2.0);
   libtorch_bug.step(0.5);
   EXPECT_EQ(libtorch_bug.best(), 2.0);
   // Max mode starts from -inf, so a negative first metric is an improvement.
-  torchlr::ReduceLROnPlateau negative(*f.optimizer, torchlr::ReduceLROnPlateauOptions().mode("max"));
+  torchlr::ReduceLROnPlateau negative(*f.optimizer, torchlr::ReduceLROnPlateauOptions().mode(torchlr::PlateauMode::max));
   negative.step(-3.0);
   EXPECT_EQ(negative.best(), -3.0);
 }
@@ -336,8 +337,8 @@ TEST(ReduceLROnPlateau, BadInput) {  // case 38
   SgdFixture f({1.0});
   using O = torchlr::ReduceLROnPlateauOptions;
   EXPECT_VALUE_ERROR(torchlr::ReduceLROnPlateau(*f.optimizer, O().factor(1.0)), "Factor should be < 1.0.");
-  EXPECT_VALUE_ERROR(torchlr::ReduceLROnPlateau(*f.optimizer, O().mode("avg")), "mode avg is unknown!");
-  EXPECT_VALUE_ERROR(torchlr::ReduceLROnPlateau(*f.optimizer, O().threshold_mode("pct")),
+  EXPECT_VALUE_ERROR(torchlr::make_scheduler(*f.optimizer, "ReduceLROnPlateau", {{"mode", "avg"}}), "mode avg is unknown!");
+  EXPECT_VALUE_ERROR(torchlr::make_scheduler(*f.optimizer, "ReduceLROnPlateau", {{"threshold_mode", "pct"}}),
                      "threshold mode pct is unknown!");
   EXPECT_VALUE_ERROR(torchlr::ReduceLROnPlateau(*f.optimizer, O().factor(std::nan(""))), "factor", "nan");
 }
@@ -388,7 +389,7 @@ TEST(Checkpoint, CyclicOneCycleAndPlateauContinueExactly) {
     SCOPED_TRACE(k);
     RoundTripMidCycle(
         [](torch::optim::Optimizer& o) {
-          return std::make_unique<torchlr::CyclicLR>(o, torchlr::CyclicLROptions(0.01, 0.3).step_size_up(3).mode("triangular2"));
+          return std::make_unique<torchlr::CyclicLR>(o, torchlr::CyclicLROptions(0.01, 0.3).step_size_up(3).mode(torchlr::CyclicMode::triangular2));
         },
         step, k);
     RoundTripMidCycle(

@@ -34,9 +34,9 @@ struct Action {
 // Applies one action to the subject's scheduler.
 void apply(torchlr::testing::TraceSubject& s, const Action& a) {
   switch (a.kind) {
-    case Action::plain: s.scheduler->step(); break;
-    case Action::epoch: s.scheduler->step(a.value); break;
-    case Action::metric: s.plateau->step(a.value); break;
+    case Action::plain: s.scheduler->step_with(std::nullopt); break;
+    case Action::epoch: s.lr_scheduler().step(a.value); break;
+    case Action::metric: s.scheduler->step_with(a.value); break;
   }
 }
 
@@ -138,15 +138,15 @@ struct Tally {
 
 std::vector<Action> actions_for(const json& scheduler, int64_t steps, ConfigGenerator& gen) {
   const std::string name = scheduler.at("name");
+  const auto entry = torchlr::find_scheduler(name);
   std::vector<Action> actions;
-  if (name == "ReduceLROnPlateau") {
+  if (entry->takes_metric) {
     double level = gen.uniform(-5.0, 5.0);
     for (int64_t i = 0; i < steps; ++i) actions.push_back({Action::metric, gen.metric(level)});
     return actions;
   }
-  const bool composite = name == "SequentialLR" || name == "ChainedScheduler";
-  const bool fractional = name == "CosineAnnealingWarmRestarts" && gen.chance(0.3);
-  const bool jumps = !composite && name != "OneCycleLR" && gen.chance(0.2);
+  const bool fractional = entry->fractional_epochs && gen.chance(0.3);
+  const bool jumps = !entry->composite && name != "OneCycleLR" && gen.chance(0.2);
   double epoch = 0.0;
   for (int64_t i = 0; i < steps; ++i) {
     if (fractional) {
@@ -200,11 +200,18 @@ INSTANTIATE_TEST_SUITE_P(Properties, EveryScheduler,
                          ::testing::ValuesIn(ConfigGenerator::leaf_names()),
                          [](const auto& info) { return info.param; });
 
-TEST(Properties, ReduceLROnPlateauFiniteAndResumesBitForBit) {
-  check_many("ReduceLROnPlateau", [](ConfigGenerator& gen, std::size_t groups, const std::string&, int64_t&) {
-    return gen.plateau(groups);
+class EveryMetricScheduler : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EveryMetricScheduler, FiniteAndResumesBitForBit) {
+  const std::string name = GetParam();
+  check_many(name, [&](ConfigGenerator& gen, std::size_t groups, const std::string&, int64_t&) {
+    return gen.metric_scheduler(name, groups);
   });
 }
+
+INSTANTIATE_TEST_SUITE_P(Properties, EveryMetricScheduler,
+                         ::testing::ValuesIn(ConfigGenerator::metric_names()),
+                         [](const auto& info) { return info.param; });
 
 TEST(Properties, NestedCompositesOfRandomDepth) {
   check_many("Composite", [](ConfigGenerator& gen, std::size_t groups, const std::string& optimizer, int64_t& steps) {

@@ -12,42 +12,33 @@
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
-#include <torchlr/plateau.h>
+#include <torchlr/config_json.h>
+#include <torchlr/factory.h>
 #include <torchlr/scheduler.h>
+#include <torchlr/scheduler_base.h>
 
 #include "trace.h"
 
 namespace torchlr::testing {
 
 struct TraceSubject {
-  TraceSubject(const nlohmann::json& optimizer_config, const nlohmann::json& scheduler_config) {
+  TraceSubject(const nlohmann::json& optimizer_config, const nlohmann::json& scheduler_config)
+      : TraceSubject(optimizer_config, config_from_json(scheduler_config)) {}
+
+  TraceSubject(const nlohmann::json& optimizer_config, const Config& scheduler_config) {
     optimizer = trace::make_optimizer(optimizer_config, params);
     // One real optimizer step first, so the optimizer has state as in training (and the
     // "scheduler stepped before the optimizer" warning stays quiet).
     for (auto& p : params) p.mutable_grad() = torch::zeros_like(p);
     optimizer->step();
-    if (scheduler_config.at("name") == "ReduceLROnPlateau") {
-      plateau = trace::make_plateau(scheduler_config, *optimizer);
-    } else {
-      scheduler = trace::make_scheduler(scheduler_config, *optimizer);
-    }
+    scheduler = make_scheduler(*optimizer, scheduler_config);
   }
 
-  void save(torch::serialize::OutputArchive& archive) const {
-    if (plateau) {
-      plateau->save(archive);
-    } else {
-      scheduler->save(archive);
-    }
-  }
+  void save(torch::serialize::OutputArchive& archive) const { scheduler->save(archive); }
+  void load(torch::serialize::InputArchive& archive) { scheduler->load(archive); }
 
-  void load(torch::serialize::InputArchive& archive) {
-    if (plateau) {
-      plateau->load(archive);
-    } else {
-      scheduler->load(archive);
-    }
-  }
+  /// The scheduler as an LRScheduler (for step(epoch)); it must be one.
+  LRScheduler& lr_scheduler() const { return dynamic_cast<LRScheduler&>(*scheduler); }
 
   /// The scheduler's checkpoint as the bytes torch::save would write.
   std::string save_bytes() const {
@@ -65,15 +56,12 @@ struct TraceSubject {
     load(archive);
   }
 
-  const std::vector<double>& last_lr() const {
-    return plateau ? plateau->get_last_lr() : scheduler->get_last_lr();
-  }
-  int64_t last_epoch() const { return plateau ? plateau->last_epoch() : scheduler->last_epoch(); }
+  const std::vector<double>& last_lr() const { return scheduler->get_last_lr(); }
+  int64_t last_epoch() const { return scheduler->last_epoch(); }
 
   std::vector<torch::Tensor> params;
   std::unique_ptr<torch::optim::Optimizer> optimizer;
-  std::shared_ptr<LRScheduler> scheduler;
-  std::unique_ptr<ReduceLROnPlateau> plateau;  // steps on a metric, so it is held apart
+  std::unique_ptr<SchedulerBase> scheduler;  // any scheduler, ReduceLROnPlateau included
 };
 
 }  // namespace torchlr::testing

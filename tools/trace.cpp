@@ -13,7 +13,10 @@
 #include <torch/optim/sgd.h>
 #include <torch/types.h>
 
-#include <torchlr/torchlr.h>
+#include <torchlr/config_json.h>
+#include <torchlr/factory.h>
+#include <torchlr/momentum.h>
+#include <torchlr/scheduler.h>
 
 namespace torchlr::trace {
 namespace {
@@ -72,16 +75,6 @@ class Object {
     return v.get<std::string>();
   }
 
-  std::vector<int64_t> integers(const std::string& key) {
-    const json& v = raw(key);
-    TORCH_CHECK_VALUE(v.is_array(), where(key), " must be an array of integers, but got ", v.dump());
-    std::vector<int64_t> out;
-    for (std::size_t i = 0; i < v.size(); ++i) {
-      out.push_back(as_integer(v[i], where(key) + "[" + std::to_string(i) + "]"));
-    }
-    return out;
-  }
-
   std::vector<double> numbers(const std::string& key) {
     const json& v = raw(key);
     TORCH_CHECK_VALUE(v.is_array(), where(key), " must be an array of numbers, but got ", v.dump());
@@ -92,29 +85,6 @@ class Object {
       out.push_back(v[i].get<double>());
     }
     return out;
-  }
-
-  /// A number, or an array of one number per group (PyTorch's "float or list").
-  PerGroup per_group(const std::string& key) {
-    if (raw(key).is_array()) return numbers(key);
-    return number(key);
-  }
-  PerGroup per_group(const std::string& key, double fallback) { return has(key) ? per_group(key) : fallback; }
-
-  /// An integer argument that PyTorch checks to be an int: any other number is refused with
-  /// PyTorch's words for it, `refusal` followed by the value.
-  int64_t integer_refused_as(const std::string& key, const std::string& refusal) {
-    const json& v = raw(key);
-    TORCH_CHECK_VALUE(!v.is_number() || v.is_number_integer(), where(key), ": ", refusal, v.dump());
-    return integer(key);
-  }
-  int64_t integer_refused_as(const std::string& key, int64_t fallback, const std::string& refusal) {
-    return has(key) ? integer_refused_as(key, refusal) : fallback;
-  }
-
-  std::optional<int64_t> optional_integer(const std::string& key) {
-    if (!has(key) || raw(key).is_null()) return std::nullopt;
-    return integer(key);
   }
 
   void finish() const {
@@ -246,21 +216,22 @@ std::unique_ptr<torch::optim::Optimizer> build_optimizer(const json& config,
                                                          std::vector<torch::Tensor>& params) {
   Object o(config, "optimizer");
   const std::string name = o.string("name");
-  // Defaults are current PyTorch's.
+  // Defaults are LibTorch's options' own (PyTorch's); SGDOptions has no default lr in LibTorch,
+  // so SGD gets current PyTorch's, 1e-3.
   if (name == "SGD") {
     return build_optimizer<torch::optim::SGD>(o, torch::optim::SGDOptions(1e-3), params);
   }
   if (name == "Adam") {
-    return build_optimizer<torch::optim::Adam>(o, torch::optim::AdamOptions(1e-3), params);
+    return build_optimizer<torch::optim::Adam>(o, torch::optim::AdamOptions(), params);
   }
   if (name == "AdamW") {
-    return build_optimizer<torch::optim::AdamW>(o, torch::optim::AdamWOptions(1e-3), params);
+    return build_optimizer<torch::optim::AdamW>(o, torch::optim::AdamWOptions(), params);
   }
   if (name == "RMSprop") {
-    return build_optimizer<torch::optim::RMSprop>(o, torch::optim::RMSpropOptions(1e-2), params);
+    return build_optimizer<torch::optim::RMSprop>(o, torch::optim::RMSpropOptions(), params);
   }
   if (name == "Adagrad") {
-    return build_optimizer<torch::optim::Adagrad>(o, torch::optim::AdagradOptions(1e-2), params);
+    return build_optimizer<torch::optim::Adagrad>(o, torch::optim::AdagradOptions(), params);
   }
   // A throw expression, so that no build warns of a missing return.
   C10_THROW_ERROR(ValueError, c10::str("optimizer.name: unknown optimizer '", name,
@@ -273,128 +244,27 @@ std::optional<double> momentum_of(const torch::optim::OptimizerOptions& options)
   return access->get(options);
 }
 
-// ---- scheduler ------------------------------------------------------------------------------
-
-// Composites nest; deeper than this is surely a mistake, and would only exhaust the stack.
-constexpr int kMaxNesting = 32;
-
-std::shared_ptr<LRScheduler> build_scheduler(const json& config, const std::string& path,
-                                             torch::optim::Optimizer& optimizer, int depth = 0) {
-  TORCH_CHECK_VALUE(depth <= kMaxNesting, path, ": schedulers nested deeper than ", kMaxNesting, " levels");
-  Object o(config, path);
-  const std::string name = o.string("name");
-  std::shared_ptr<LRScheduler> scheduler;
-  if (name == "StepLR") {
-    scheduler = std::make_shared<StepLR>(
-        optimizer, StepLROptions(o.integer("step_size")).gamma(o.number("gamma", 0.1)));
-  } else if (name == "MultiStepLR") {
-    scheduler = std::make_shared<MultiStepLR>(
-        optimizer, MultiStepLROptions(o.integers("milestones")).gamma(o.number("gamma", 0.1)));
-  } else if (name == "ConstantLR") {
-    scheduler = std::make_shared<ConstantLR>(optimizer,
-                                              ConstantLROptions()
-                                                  .factor(o.number("factor", 1.0 / 3.0))
-                                                  .total_iters(o.integer("total_iters", 5)));
-  } else if (name == "LinearLR") {
-    scheduler = std::make_shared<LinearLR>(optimizer,
-                                           LinearLROptions()
-                                               .start_factor(o.number("start_factor", 1.0 / 3.0))
-                                               .end_factor(o.number("end_factor", 1.0))
-                                               .total_iters(o.integer("total_iters", 5)));
-  } else if (name == "ExponentialLR") {
-    scheduler = std::make_shared<ExponentialLR>(optimizer, ExponentialLROptions(o.number("gamma")));
-  } else if (name == "PolynomialLR") {
-    scheduler = std::make_shared<PolynomialLR>(optimizer,
-                                               PolynomialLROptions()
-                                                   .total_iters(o.integer("total_iters", 5))
-                                                   .power(o.number("power", 1.0)));
-  } else if (name == "CosineAnnealingLR") {
-    scheduler = std::make_shared<CosineAnnealingLR>(
-        optimizer,
-        CosineAnnealingLROptions(o.integer("T_max")).eta_min(o.number("eta_min", 0.0)));
-  } else if (name == "CosineAnnealingWarmRestarts") {
-    scheduler = std::make_shared<CosineAnnealingWarmRestarts>(
-        optimizer, CosineAnnealingWarmRestartsOptions(
-                       o.integer_refused_as("T_0", "Expected positive integer T_0, but got "))
-                       .T_mult(o.integer_refused_as("T_mult", 1, "Expected integer T_mult >= 1, but got "))
-                       .eta_min(o.number("eta_min", 0.0)));
-  } else if (name == "CyclicLR") {
-    // Read one after the other, so that a config missing both names base_lr, as PyTorch would.
-    const PerGroup base_lr = o.per_group("base_lr");
-    const PerGroup max_lr = o.per_group("max_lr");
-    scheduler = std::make_shared<CyclicLR>(
-        optimizer, CyclicLROptions(base_lr, max_lr)
-                       .step_size_up(o.integer("step_size_up", 2000))
-                       .step_size_down(o.optional_integer("step_size_down"))
-                       .mode(o.has("mode") ? o.string("mode") : "triangular")
-                       .gamma(o.number("gamma", 1.0))
-                       .scale_mode(o.has("scale_mode") ? o.string("scale_mode") : "cycle")
-                       .cycle_momentum(o.boolean("cycle_momentum", true))
-                       .base_momentum(o.per_group("base_momentum", 0.8))
-                       .max_momentum(o.per_group("max_momentum", 0.9)));
-  } else if (name == "OneCycleLR") {
-    scheduler = std::make_shared<OneCycleLR>(
-        optimizer, OneCycleLROptions(o.per_group("max_lr"))
-                       .total_steps(o.optional_integer("total_steps"))
-                       .epochs(o.optional_integer("epochs"))
-                       .steps_per_epoch(o.optional_integer("steps_per_epoch"))
-                       .pct_start(o.number("pct_start", 0.3))
-                       .anneal_strategy(o.has("anneal_strategy") ? o.string("anneal_strategy") : "cos")
-                       .cycle_momentum(o.boolean("cycle_momentum", true))
-                       .base_momentum(o.per_group("base_momentum", 0.85))
-                       .max_momentum(o.per_group("max_momentum", 0.95))
-                       .div_factor(o.number("div_factor", 25.0))
-                       .final_div_factor(o.number("final_div_factor", 1e4))
-                       .three_phase(o.boolean("three_phase", false)));
-  } else if (name == "SequentialLR" || name == "ChainedScheduler") {
-    const json& list = o.raw("schedulers");
-    TORCH_CHECK_VALUE(list.is_array(), path, ".schedulers must be an array of scheduler objects");
-    SchedulerList children;
-    for (std::size_t i = 0; i < list.size(); ++i) {
-      children.push_back(
-          build_scheduler(list[i], path + ".schedulers[" + std::to_string(i) + "]", optimizer, depth + 1));
-    }
-    if (name == "SequentialLR") {
-      scheduler = std::make_shared<SequentialLR>(
-          optimizer, SequentialLROptions(std::move(children), o.integers("milestones")));
-    } else {
-      scheduler = std::make_shared<ChainedScheduler>(optimizer, std::move(children));
-    }
-  } else if (name == "ReduceLROnPlateau") {
-    TORCH_CHECK_VALUE(false, path, ".name: ReduceLROnPlateau steps on a metric and cannot be ",
-                      "part of a SequentialLR or ChainedScheduler");
-  } else if (name == "LambdaLR" || name == "MultiplicativeLR") {
-    TORCH_CHECK_VALUE(false, path, ".name: ", name,
-                      " takes a function (lr_lambda), which a JSON config cannot express");
-  } else {
-    TORCH_CHECK_VALUE(false, path, ".name: unknown scheduler '", name, "'");
-  }
-  o.finish();
-  return scheduler;
-}
-
-std::unique_ptr<ReduceLROnPlateau> build_plateau(const json& config, torch::optim::Optimizer& optimizer) {
-  Object o(config, "scheduler");
-  o.string("name");
-  auto plateau = std::make_unique<ReduceLROnPlateau>(
-      optimizer, ReduceLROnPlateauOptions()
-                     .mode(o.has("mode") ? o.string("mode") : "min")
-                     .factor(o.number("factor", 0.1))
-                     .patience(o.integer("patience", 10))
-                     .threshold(o.number("threshold", 1e-4))
-                     .threshold_mode(o.has("threshold_mode") ? o.string("threshold_mode") : "rel")
-                     .cooldown(o.integer("cooldown", 0))
-                     .min_lr(o.per_group("min_lr", 0.0))
-                     .eps(o.number("eps", 1e-8)));
-  o.finish();
-  return plateau;
-}
-
 // The "name" of a scheduler config, or "" when there is none or it is not a string (the reader
 // then says so); json::value would throw its own exception on a name of another type.
 std::string name_of(const json& scheduler) {
   if (!scheduler.is_object() || !scheduler.contains("name") || !scheduler["name"].is_string()) return "";
   return scheduler["name"].get<std::string>();
+}
+
+// The names of the table's schedulers with a flag set, for messages: "A or B".
+template <typename Flag>
+std::string names_where(Flag flag) {
+  std::string out;
+  for (const auto& entry : registered_schedulers()) {
+    if (flag(entry)) out += (out.empty() ? "" : " or ") + entry.name;
+  }
+  return out;
+}
+std::string fractional_epoch_schedulers() {
+  return names_where([](const SchedulerEntry& e) { return e.fractional_epochs; });
+}
+std::string metric_schedulers() {
+  return names_where([](const SchedulerEntry& e) { return e.takes_metric; });
 }
 
 // A trace keeps every row in memory; beyond this it would be a typo, not a schedule.
@@ -407,12 +277,8 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const json& config,
   return build_optimizer(config, params);
 }
 
-std::shared_ptr<LRScheduler> make_scheduler(const json& config, torch::optim::Optimizer& optimizer) {
-  return build_scheduler(config, "scheduler", optimizer);
-}
-
-std::unique_ptr<ReduceLROnPlateau> make_plateau(const json& config, torch::optim::Optimizer& optimizer) {
-  return build_plateau(config, optimizer);
+std::unique_ptr<SchedulerBase> make_scheduler(const json& config, torch::optim::Optimizer& optimizer) {
+  return torchlr::make_scheduler(optimizer, config_from_json(config, "scheduler"), "scheduler");
 }
 
 TraceRun::TraceRun(const json& config) {
@@ -422,18 +288,20 @@ TraceRun::TraceRun(const json& config) {
   steps_ = top.integer("steps");
   TORCH_CHECK_VALUE(steps_ >= 0 && steps_ <= kMaxSteps, "config.steps must be an integer in [0, ", kMaxSteps,
                     "], but got ", steps_);
+  // What the scheduler's step takes comes from the table; an unknown name is refused below.
+  const auto entry = find_scheduler(name_of(scheduler));
   if (top.has("epochs")) {
-    TORCH_CHECK_VALUE(name_of(scheduler) == "CosineAnnealingWarmRestarts",
-                      "config.epochs is only accepted for CosineAnnealingWarmRestarts");
+    TORCH_CHECK_VALUE(entry && entry->fractional_epochs, "config.epochs is only accepted for ",
+                      fractional_epoch_schedulers());
     epochs_ = top.numbers("epochs");
     TORCH_CHECK_VALUE(static_cast<int64_t>(epochs_.size()) >= steps_, "config.epochs has ",
                       epochs_.size(), " values, but steps is ", steps_);
   }
-  const bool plateau = name_of(scheduler) == "ReduceLROnPlateau";
-  TORCH_CHECK_VALUE(plateau == top.has("metrics"),
-                    plateau ? "config.metrics is required for ReduceLROnPlateau (one number per step)"
-                            : "config.metrics is only accepted for ReduceLROnPlateau");
-  if (plateau) {
+  const bool takes_metric = entry && entry->takes_metric;
+  TORCH_CHECK_VALUE(takes_metric == top.has("metrics"),
+                    takes_metric ? "config.metrics is required for " + entry->name + " (one number per step)"
+                                 : "config.metrics is only accepted for " + metric_schedulers());
+  if (takes_metric) {
     const json& values = top.raw("metrics");
     TORCH_CHECK_VALUE(values.is_array(), "config.metrics must be an array of numbers");
     // Metrics may be NaN or Inf on purpose; JSON writes those as null or strings, so accept them.
@@ -454,16 +322,10 @@ TraceRun::TraceRun(const json& config) {
                       metrics_.size(), " values, but steps is ", steps_);
   }
   top.finish();
-  if (plateau) {
-    plateau_ = build_plateau(scheduler, *optimizer_);
-  } else {
-    scheduler_ = build_scheduler(scheduler, "scheduler", *optimizer_);
-  }
+  scheduler_ = make_scheduler(scheduler, *optimizer_);
 }
 
-const std::vector<double>& TraceRun::last_lr() const {
-  return plateau_ ? plateau_->get_last_lr() : scheduler_->get_last_lr();
-}
+const std::vector<double>& TraceRun::last_lr() const { return scheduler_->get_last_lr(); }
 
 TraceRun::~TraceRun() = default;
 
@@ -476,12 +338,14 @@ std::vector<Row> TraceRun::run() {
     // anything the trace reports.
     for (auto& p : params_) p.mutable_grad() = torch::zeros_like(p);
     optimizer_->step();
-    if (plateau_) {
-      plateau_->step(metrics_[static_cast<std::size_t>(step - 1)]);
-    } else if (!epochs_.empty()) {
-      scheduler_->step(epochs_[static_cast<std::size_t>(step - 1)]);
+    const auto k = static_cast<std::size_t>(step - 1);
+    if (!epochs_.empty()) {
+      auto* epoch_scheduler = dynamic_cast<LRScheduler*>(scheduler_.get());
+      TORCH_CHECK_VALUE(epoch_scheduler != nullptr, "config.epochs: ", scheduler_->name(),
+                        " has no step(epoch)");
+      epoch_scheduler->step(epochs_[k]);
     } else {
-      scheduler_->step();
+      scheduler_->step_with(metrics_.empty() ? std::nullopt : std::optional<double>(metrics_[k]));
     }
     record(step, rows);
   }

@@ -14,9 +14,8 @@
 #include <nlohmann/json.hpp>
 #include <torch/optim/optimizer.h>
 
-#include <torchlr/plateau.h>
 #include <torchlr/schedule_plot.h>
-#include <torchlr/scheduler.h>
+#include <torchlr/scheduler_base.h>
 
 namespace torchlr::trace {
 
@@ -32,14 +31,9 @@ struct Row {
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const nlohmann::json& config,
                                                         std::vector<torch::Tensor>& params);
 
-/// The scheduler a `scheduler` config object describes (any but ReduceLROnPlateau), on
-/// `optimizer`.
-std::shared_ptr<LRScheduler> make_scheduler(const nlohmann::json& config,
-                                            torch::optim::Optimizer& optimizer);
-
-/// The ReduceLROnPlateau a `scheduler` config object describes.
-std::unique_ptr<ReduceLROnPlateau> make_plateau(const nlohmann::json& config,
-                                                torch::optim::Optimizer& optimizer);
+/// The scheduler a `scheduler` config object describes, on `optimizer`: the library's
+/// torchlr::make_scheduler, reading the config from JSON.
+std::unique_ptr<SchedulerBase> make_scheduler(const nlohmann::json& config, torch::optim::Optimizer& optimizer);
 
 /// An optimizer and scheduler built from a config; invalid configs throw c10::ValueError naming
 /// the key or value at fault.
@@ -60,9 +54,8 @@ class TraceRun {
 
   std::vector<torch::Tensor> params_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
-  std::shared_ptr<LRScheduler> scheduler_;      // every scheduler but ReduceLROnPlateau
-  std::unique_ptr<ReduceLROnPlateau> plateau_;  // whose step takes a metric
-  std::vector<double> metrics_;
+  std::unique_ptr<SchedulerBase> scheduler_;
+  std::vector<double> metrics_;  // one per step for a scheduler that takes a metric
   int64_t steps_ = 0;
   std::vector<double> epochs_;
 };

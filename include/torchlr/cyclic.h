@@ -12,6 +12,7 @@
 
 #include <torch/arg.h>
 
+#include <torchlr/modes.h>
 #include <torchlr/momentum.h>
 #include <torchlr/per_group.h>
 #include <torchlr/scheduler.h>
@@ -29,13 +30,13 @@ struct CyclicLROptions {
   TORCH_ARG(PerGroup, max_lr);
   TORCH_ARG(int64_t, step_size_up) = 2000;
   TORCH_ARG(std::optional<int64_t>, step_size_down) = std::nullopt;
-  /// "triangular", "triangular2" or "exp_range"; ignored when `scale_fn` is set.
-  TORCH_ARG(std::string, mode) = "triangular";
+  /// triangular, triangular2 or exp_range; ignored when `scale_fn` is set.
+  TORCH_ARG(CyclicMode, mode) = CyclicMode::triangular;
   TORCH_ARG(double, gamma) = 1.0;
   /// A custom amplitude scale of the cycle number or of the iteration (`scale_mode`).
   TORCH_ARG(std::function<double(double)>, scale_fn) = nullptr;
-  /// "cycle" or "iterations"; used with a custom `scale_fn`.
-  TORCH_ARG(std::string, scale_mode) = "cycle";
+  /// cycle or iterations; used with a custom `scale_fn`.
+  TORCH_ARG(ScaleMode, scale_mode) = ScaleMode::cycle;
   TORCH_ARG(bool, cycle_momentum) = true;
   TORCH_ARG(PerGroup, base_momentum) = 0.8;
   TORCH_ARG(PerGroup, max_momentum) = 0.9;
@@ -84,8 +85,7 @@ struct OneCycleLROptions {
   TORCH_ARG(std::optional<int64_t>, epochs) = std::nullopt;
   TORCH_ARG(std::optional<int64_t>, steps_per_epoch) = std::nullopt;
   TORCH_ARG(double, pct_start) = 0.3;
-  /// "cos" or "linear".
-  TORCH_ARG(std::string, anneal_strategy) = "cos";
+  TORCH_ARG(AnnealStrategy, anneal_strategy) = AnnealStrategy::cos;
   TORCH_ARG(bool, cycle_momentum) = true;
   TORCH_ARG(PerGroup, base_momentum) = 0.85;
   TORCH_ARG(PerGroup, max_momentum) = 0.95;
@@ -127,7 +127,7 @@ class OneCycleLR final : public LRScheduler {
   std::vector<double> max_momentums_, base_momentums_;
   const MomentumAccess* momentum_ = nullptr;
   std::vector<double> next_momentums_;
-  bool cosine_ = true;            // anneal_strategy == "cos"
+  bool cosine_ = true;            // anneal_strategy == cos
   // This step's phase, as the per-group arrays it anneals between.
   const std::vector<double>* start_lrs_ = nullptr;
   const std::vector<double>* end_lrs_ = nullptr;

@@ -5,10 +5,12 @@
 // options types and lets a user register their own.
 
 #include <functional>
-#include <optional>
 #include <typeindex>
+#include <typeinfo>
 
-#include <torch/optim/optimizer.h>
+namespace torch::optim {
+class OptimizerOptions;
+}  // namespace torch::optim
 
 namespace torchlr {
 

@@ -5,7 +5,6 @@
 #include <string>
 #include <vector>
 
-#include <c10/util/Exception.h>
 
 namespace torchlr {
 
@@ -21,13 +20,7 @@ class PerGroup {
   const std::vector<double>& values() const noexcept { return values_; }
 
   /// One value per group; a list of another length is PyTorch's ValueError, naming `name`.
-  std::vector<double> expand(const std::string& name, std::size_t groups) const {
-    if (!per_group_) return std::vector<double>(groups, values_.front());
-    TORCH_CHECK_VALUE(values_.size() == groups, name,
-                      " must have the same length as optimizer.param_groups. ", name, " has ",
-                      values_.size(), " values, param_groups has ", groups, ".");
-    return values_;
-  }
+  std::vector<double> expand(const std::string& name, std::size_t groups) const;
 
  private:
   std::vector<double> values_;

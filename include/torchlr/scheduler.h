@@ -4,29 +4,19 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include <torch/optim/optimizer.h>
-#include <torch/serialize/archive.h>
-
-#include <torchlr/lr_access.h>
+#include <torchlr/scheduler_base.h>
 #include <torchlr/state_archive.h>
 
 namespace torchlr {
 
 namespace detail {
-/// Every group's lr and momentum (NaN for a group without one), as read before a scheduler
-/// that writes the optimizer ahead of its base class (CyclicLR, OneCycleLR) does so.
-struct OptimizerValues {
-  std::vector<double> lrs;
-  std::vector<double> momenta;
-  /// One per group for a scheduler that assigns PyTorch's `group["initial_lr"]` (OneCycleLR)
-  /// instead of taking the remembered one; empty otherwise.
-  std::vector<double> initial_lrs;
-};
-OptimizerValues read_optimizer_values(const torch::optim::Optimizer& optimizer);
+class LrAccess;          // reads and writes the groups' lrs and momenta (src/lr_access.h)
+struct OptimizerValues;  // every group's lr and momentum (src/internal.h)
 }  // namespace detail
 
 /// Base class of every epoch/step scheduler, following current PyTorch's `LRScheduler`:
@@ -44,9 +34,9 @@ OptimizerValues read_optimizer_values(const torch::optim::Optimizer& optimizer);
 /// `get_closed_form_lr(group)` with `has_closed_form()`), and call `initial_step()` as the last
 /// statement of your constructor (C++ cannot dispatch to your override from the base
 /// constructor). State beyond the base fields goes in `serialize(StateArchive&)`.
-class LRScheduler {
+class LRScheduler : public SchedulerBase {
  public:
-  virtual ~LRScheduler();
+  ~LRScheduler() override;
   LRScheduler(const LRScheduler&) = delete;
   LRScheduler& operator=(const LRScheduler&) = delete;
 
@@ -58,27 +48,27 @@ class LRScheduler {
   virtual void step(double epoch);
 
   /// The index of the last step taken (0 right after construction).
-  int64_t last_epoch() const noexcept { return last_epoch_; }
+  int64_t last_epoch() const noexcept override { return last_epoch_; }
 
   /// The lr of every group as the last step left it (a snapshot: later edits of the optimizer's
   /// lr do not show here, as in PyTorch).
-  const std::vector<double>& get_last_lr() const noexcept { return last_lr_; }
+  const std::vector<double>& get_last_lr() const noexcept override { return last_lr_; }
 
   /// Each group's initial lr, as PyTorch's `base_lrs`.
   const std::vector<double>& base_lrs() const noexcept { return base_lrs_; }
 
-  torch::optim::Optimizer& optimizer() const noexcept { return *optimizer_; }
+  torch::optim::Optimizer& optimizer() const noexcept override { return *optimizer_; }
 
-  /// The class name, as in PyTorch ("StepLR"); also tags checkpoints.
-  virtual std::string name() const = 0;
+  /// The generic step: `step()`; the metric is not used.
+  void step_with(std::optional<double> /*metric*/) override { step(); }
 
   /// Writes the scheduler's state, and every group's current lr, to `archive`.
-  void save(torch::serialize::OutputArchive& archive) const;
+  void save(torch::serialize::OutputArchive& archive) const override;
 
   /// Restores a state written by `save` on a scheduler of the same type and number of groups,
   /// and writes the checkpoint's lrs into the optimizer (whatever `torch::load` of the optimizer
   /// did to them). On any error it throws `c10::ValueError` and changes nothing.
-  void load(torch::serialize::InputArchive& archive);
+  void load(torch::serialize::InputArchive& archive) override;
 
  protected:
   explicit LRScheduler(torch::optim::Optimizer& optimizer);
@@ -124,9 +114,7 @@ class LRScheduler {
 
   /// Writes every group's momentum (or beta1) from within after_lrs_written; the optimizer must
   /// have one (torchlr::momentum_access).
-  void set_group_momenta(const std::vector<double>& momenta) {
-    for (std::size_t g = 0; g < momenta.size(); ++g) lr_access_.set_momentum(g, momenta[g]);
-  }
+  void set_group_momenta(const std::vector<double>& momenta);
 
   /// Replaces `base_lrs()` (CyclicLR sets them to its base_lr after the initial step, as PyTorch).
   void set_base_lrs(std::vector<double> lrs) { base_lrs_ = std::move(lrs); }
@@ -183,7 +171,7 @@ class LRScheduler {
   std::vector<double> base_lrs_;
   std::vector<double> last_lr_;
   std::vector<double> next_lrs_;  // scratch for write_lrs, sized once: step() does not allocate
-  mutable detail::LrAccess lr_access_;  // a cache: reading through it is logically const
+  std::unique_ptr<detail::LrAccess> lr_access_;  // a cache: reading through it is logically const
   // mark_step's copy, and remember_optimizer_values'; sized once, so marking does not allocate.
   int64_t marked_last_epoch_ = -1;
   int64_t marked_step_count_ = 0;
@@ -200,11 +188,5 @@ class LRScheduler {
   std::vector<uint64_t> initial_lr_generations_;
   std::vector<std::optional<double>> replaced_initial_lrs_;
 };
-
-/// `torch::save(scheduler, path)` and `torch::load(scheduler, path)` work through these.
-torch::serialize::OutputArchive& operator<<(torch::serialize::OutputArchive& archive,
-                                            const LRScheduler& scheduler);
-torch::serialize::InputArchive& operator>>(torch::serialize::InputArchive& archive,
-                                           LRScheduler& scheduler);
 
 }  // namespace torchlr

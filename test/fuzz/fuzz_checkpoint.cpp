@@ -21,6 +21,7 @@
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
+#include <torchlr/config_json.h>
 #include <torchlr/torchlr.h>
 
 #include "trace_subject.h"
@@ -34,26 +35,23 @@ using json = nlohmann::json;
   std::abort();
 }
 
-// One scheduler of each kind (composites nested), as trace configs; {groups} lists per group.
-const std::vector<std::string>& scheduler_configs() {
-  static const std::vector<std::string> configs{
-      R"({"name":"StepLR","step_size":3,"gamma":0.5})",
-      R"({"name":"MultiStepLR","milestones":[2,5,5,9],"gamma":0.3})",
-      R"({"name":"ConstantLR","factor":0.25,"total_iters":4})",
-      R"({"name":"LinearLR","start_factor":0.1,"end_factor":0.9,"total_iters":6})",
-      R"({"name":"ExponentialLR","gamma":0.9})",
-      R"({"name":"PolynomialLR","total_iters":8,"power":2.0})",
-      R"({"name":"CosineAnnealingLR","T_max":7,"eta_min":0.001})",
-      R"({"name":"CosineAnnealingWarmRestarts","T_0":3,"T_mult":2,"eta_min":0.0001})",
-      R"({"name":"CyclicLR","base_lr":0.01,"max_lr":0.1,"step_size_up":3,"mode":"exp_range","gamma":0.99})",
-      R"({"name":"OneCycleLR","max_lr":0.1,"total_steps":30,"three_phase":true})",
-      R"({"name":"SequentialLR","schedulers":[{"name":"LinearLR","start_factor":0.5,"total_iters":3},)"
-      R"({"name":"ChainedScheduler","schedulers":[{"name":"StepLR","step_size":2},{"name":"ExponentialLR","gamma":0.95}]}],)"
-      R"("milestones":[4]})",
-      R"({"name":"ChainedScheduler","schedulers":[{"name":"ConstantLR","factor":0.5,"total_iters":2},)"
-      R"({"name":"CyclicLR","base_lr":0.001,"max_lr":0.01,"step_size_up":2}]})",
-      R"({"name":"ReduceLROnPlateau","patience":1,"cooldown":1,"factor":0.5})",
-  };
+// Every scheduler of the table that a config can build, from its example, and composites nested
+// in each other.
+const std::vector<torchlr::Config>& scheduler_configs() {
+  static const std::vector<torchlr::Config> configs = [] {
+    std::vector<torchlr::Config> list;
+    for (const auto& entry : torchlr::registered_schedulers()) {
+      if (entry.example.size() > 0) list.push_back(entry.example);
+    }
+    list.push_back(torchlr::config_from_json_text(
+        R"({"name":"SequentialLR","schedulers":[{"name":"LinearLR","start_factor":0.5,"total_iters":3},)"
+        R"({"name":"ChainedScheduler","schedulers":[{"name":"StepLR","step_size":2},{"name":"ExponentialLR","gamma":0.95}]}],)"
+        R"("milestones":[4]})"));
+    list.push_back(torchlr::config_from_json_text(
+        R"({"name":"ChainedScheduler","schedulers":[{"name":"ConstantLR","factor":0.5,"total_iters":2},)"
+        R"({"name":"CyclicLR","base_lr":0.001,"max_lr":0.01,"step_size_up":2}]})"));
+    return list;
+  }();
   return configs;
 }
 
@@ -63,15 +61,11 @@ using torchlr::testing::TraceSubject;
 TraceSubject make_subject(std::size_t kind, std::size_t groups) {
   json opt{{"name", "SGD"}, {"lr", 0.1}, {"momentum", 0.9}, {"param_groups", json::array()}};
   for (std::size_t g = 0; g < groups; ++g) opt["param_groups"].push_back({{"lr", 0.1 * static_cast<double>(g + 1)}});
-  return TraceSubject(opt, json::parse(scheduler_configs()[kind]));
+  return TraceSubject(opt, scheduler_configs()[kind]);
 }
 
 void step(TraceSubject& s, int i) {
-  if (s.plateau) {
-    s.plateau->step(i % 3 == 0 ? 1.0 : 2.0);
-  } else {
-    s.scheduler->step();
-  }
+  s.scheduler->step_with(i % 3 == 0 ? 1.0 : 2.0);  // the metric, for a scheduler that takes one
 }
 
 // Everything a load could change: the scheduler's own checkpoint and every group's lr and

@@ -23,7 +23,7 @@ run(${CMAKE_COMMAND} -S "${CMAKE_CURRENT_LIST_DIR}/consumer" -B "${WORK_DIR}/ins
     "-DCMAKE_PREFIX_PATH=${prefix}")
 run(${CMAKE_COMMAND} --build "${WORK_DIR}/installed")
 run("${WORK_DIR}/installed/consumer")
-if(NOT last_output MATCHES "0\\.05")
+if(NOT last_output MATCHES "0\\.05\nStepLR 0\\.05\ntorchlr [0-9]+\\.[0-9]+\\.[0-9]+")
   message(FATAL_ERROR "installed consumer printed: ${last_output}")
 endif()
 
@@ -36,7 +36,7 @@ if(EXISTS "${WORK_DIR}/subdirectory/torchlr/test" OR EXISTS "${WORK_DIR}/subdire
   message(FATAL_ERROR "add_subdirectory built torchlr's tests or tools")
 endif()
 run("${WORK_DIR}/subdirectory/consumer")
-if(NOT last_output MATCHES "0\\.05")
+if(NOT last_output MATCHES "0\\.05\nStepLR 0\\.05\ntorchlr [0-9]+\\.[0-9]+\\.[0-9]+")
   message(FATAL_ERROR "add_subdirectory consumer printed: ${last_output}")
 endif()
 message(STATUS "both consumers built and ran")
