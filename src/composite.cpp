@@ -79,7 +79,7 @@ SequentialLR::SequentialLR(torch::optim::Optimizer& optimizer, const SequentialL
   auto& groups = this->optimizer().param_groups();
   for (std::size_t g = 0; g < groups.size(); ++g) groups[g].options().set_lr(base_lrs()[g]);
   undo_initial_step();
-  initial_step_of(*schedulers_[0]);
+  schedulers_[0]->initial_step();
   set_last_lr(schedulers_[0]->get_last_lr());
   mark_constructed();
 }
@@ -91,7 +91,7 @@ void SequentialLR::step() {
   set_last_epoch(epoch);
   try {
     if (index > 0 && milestones_[index - 1] == epoch) {
-      update_lr_of(current, 0.0);
+      current.update_lr(0.0);
     } else {
       current.step();
     }
@@ -118,20 +118,20 @@ void SequentialLR::update_lr(std::optional<double> epoch) {
     return;
   }
   set_last_epoch(static_cast<int64_t>(*epoch));
-  update_lr_of(*schedulers_[0], epoch);
+  schedulers_[0]->update_lr(epoch);
   set_last_lr(schedulers_[0]->get_last_lr());
 }
 
 void SequentialLR::mark_extra() {
-  for (auto& child : schedulers_) mark_step_of(*child);
+  for (auto& child : schedulers_) child->mark_step();
 }
 
 void SequentialLR::roll_back_extra() {
-  for (auto& child : schedulers_) roll_back_step_of(*child);
+  for (auto& child : schedulers_) child->roll_back_step();
 }
 
 void SequentialLR::undo_initial_step() {
-  for (auto& child : schedulers_) undo_initial_step_of(*child);
+  for (auto& child : schedulers_) child->undo_initial_step();
 }
 
 void SequentialLR::serialize(StateArchive& archive) {
@@ -139,7 +139,7 @@ void SequentialLR::serialize(StateArchive& archive) {
   TORCH_CHECK_VALUE(milestones_.size() + 1 == schedulers_.size(),
                     "SequentialLR: the checkpoint holds ", milestones_.size(),
                     " milestones for ", schedulers_.size(), " schedulers");
-  serialize_children(archive, schedulers_, &serialize_whole);
+  serialize_children(archive, schedulers_, +[](LRScheduler& child, StateArchive& a) { child.serialize_all(a); });
 }
 
 // ---- ChainedScheduler -----------------------------------------------------------------------
@@ -174,7 +174,7 @@ void ChainedScheduler::step_children(std::optional<double> epoch) {
   try {
     for (auto& child : schedulers_) {
       if (epoch) {
-        update_lr_of(*child, epoch);
+        child->update_lr(epoch);
       } else {
         child->step();
       }
@@ -187,11 +187,11 @@ void ChainedScheduler::step_children(std::optional<double> epoch) {
 }
 
 void ChainedScheduler::mark_extra() {
-  for (auto& child : schedulers_) mark_step_of(*child);
+  for (auto& child : schedulers_) child->mark_step();
 }
 
 void ChainedScheduler::roll_back_extra() {
-  for (auto& child : schedulers_) roll_back_step_of(*child);
+  for (auto& child : schedulers_) child->roll_back_step();
 }
 
 void ChainedScheduler::step(double) {
@@ -215,11 +215,11 @@ void ChainedScheduler::update_lr(std::optional<double> epoch) {
 }
 
 void ChainedScheduler::undo_initial_step() {
-  for (auto& child : schedulers_) undo_initial_step_of(*child);
+  for (auto& child : schedulers_) child->undo_initial_step();
 }
 
 void ChainedScheduler::serialize(StateArchive& archive) {
-  serialize_children(archive, schedulers_, &serialize_whole);
+  serialize_children(archive, schedulers_, +[](LRScheduler& child, StateArchive& a) { child.serialize_all(a); });
 }
 
 }  // namespace torchlr

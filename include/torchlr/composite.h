@@ -40,13 +40,13 @@ class SequentialLR final : public LRScheduler {
 
  protected:
   double get_lr(std::size_t group) override;
-  void update_lr(std::optional<double> epoch) override;
-  void undo_initial_step() override;
   void serialize(StateArchive& archive) override;
   void mark_extra() override;
   void roll_back_extra() override;
 
  private:
+  void update_lr(std::optional<double> epoch) override;
+  void undo_initial_step() override;
   SchedulerList schedulers_;
   std::vector<int64_t> milestones_;
 };
@@ -67,13 +67,13 @@ class ChainedScheduler final : public LRScheduler {
 
  protected:
   double get_lr(std::size_t group) override;
-  void update_lr(std::optional<double> epoch) override;
-  void undo_initial_step() override;
   void serialize(StateArchive& archive) override;
   void mark_extra() override;
   void roll_back_extra() override;
 
  private:
+  void update_lr(std::optional<double> epoch) override;
+  void undo_initial_step() override;
   void step_children(std::optional<double> epoch);
 
   SchedulerList schedulers_;

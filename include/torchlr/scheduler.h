@@ -71,13 +71,9 @@ class LRScheduler : public SchedulerBase {
   void load(torch::serialize::InputArchive& archive) override;
 
  protected:
-  explicit LRScheduler(torch::optim::Optimizer& optimizer);
+  // What a custom scheduler's author uses; the machinery of the built-in composites is private.
 
-  /// For a scheduler that wrote the optimizer before its base was built: `before` is written
-  /// back if construction fails after the base was built (the initial step refused, say), and
-  /// the initial lrs it assigned are taken back, so a refused construction leaves the optimizer
-  /// and the remembered initial lrs as they were.
-  LRScheduler(torch::optim::Optimizer& optimizer, detail::OptimizerValues before);
+  explicit LRScheduler(torch::optim::Optimizer& optimizer);
 
   /// PyTorch's `_initial_step`: the step that construction performs. Call it last in the
   /// constructor of a concrete scheduler.
@@ -98,6 +94,45 @@ class LRScheduler : public SchedulerBase {
   /// Scheduler-specific state for checkpoints (the base fields are handled already).
   virtual void serialize(StateArchive& archive);
 
+  /// Called once every lr of a step is written: the place to write momenta (`set_group_momenta`).
+  virtual void after_lrs_written() {}
+
+  /// Writes every group's momentum (or beta1) from within after_lrs_written; the optimizer must
+  /// have one (torchlr::momentum_access).
+  void set_group_momenta(const std::vector<double>& momenta);
+
+  /// Replaces `base_lrs()` (CyclicLR sets them to its base_lr after the initial step, as PyTorch).
+  void set_base_lrs(std::vector<double> lrs) { base_lrs_ = std::move(lrs); }
+
+  /// The current lr of `group`, from within get_lr / get_closed_form_lr / prepare_lrs.
+  double group_lr(std::size_t group) const;
+  std::size_t num_groups() const noexcept { return num_groups_; }
+  /// True during the initial step (construction).
+  bool is_initial() const noexcept { return is_initial_; }
+  /// How many steps were taken, the initial one included (PyTorch's `_step_count`).
+  int64_t step_count() const noexcept { return step_count_; }
+
+  /// Only for a scheduler whose step changes state beyond the base fields (and which must step
+  /// all or nothing inside a ChainedScheduler): copy that state aside / put the copy back.
+  virtual void mark_extra() {}
+  virtual void roll_back_extra() {}
+
+ private:
+  // The built-in schedulers below drive the machinery of other schedulers (composites step their
+  // children) or build on it (CyclicLR and OneCycleLR write the optimizer before the base exists).
+  friend class SequentialLR;
+  friend class ChainedScheduler;
+  friend class CosineAnnealingWarmRestarts;
+  friend class CyclicLR;
+  friend class OneCycleLR;
+
+  /// For a scheduler that wrote the optimizer before its base was built: `before` is written
+  /// back if construction fails after the base was built (the initial step refused, say), and
+  /// the initial lrs it assigned are taken back, so a refused construction leaves the optimizer
+  /// and the remembered initial lrs as they were.
+  LRScheduler(torch::optim::Optimizer& optimizer, detail::OptimizerValues before);
+  LRScheduler(torch::optim::Optimizer& optimizer, detail::OptimizerValues before, bool undo_if_construction_fails);
+
   /// PyTorch's `_update_lr`: sets `last_epoch` (to `last_epoch + 1`, or to `epoch`), computes
   /// every group's lr and writes it. Composites override it.
   virtual void update_lr(std::optional<double> epoch);
@@ -109,25 +144,9 @@ class LRScheduler : public SchedulerBase {
   /// them as the last lrs. Nothing is written if any value is not finite.
   void write_lrs(bool closed_form);
 
-  /// Called by write_lrs once every lr is written (CyclicLR and OneCycleLR write momentum here).
-  virtual void after_lrs_written() {}
-
-  /// Writes every group's momentum (or beta1) from within after_lrs_written; the optimizer must
-  /// have one (torchlr::momentum_access).
-  void set_group_momenta(const std::vector<double>& momenta);
-
-  /// Replaces `base_lrs()` (CyclicLR sets them to its base_lr after the initial step, as PyTorch).
-  void set_base_lrs(std::vector<double> lrs) { base_lrs_ = std::move(lrs); }
-
   /// Sets the last lrs from the optimizer's groups (composites).
   void record_last_lr_from_optimizer();
   void set_last_lr(const std::vector<double>& lrs) { last_lr_ = lrs; }
-
-  /// The current lr of `group`, from within get_lr / get_closed_form_lr / prepare_lrs.
-  double group_lr(std::size_t group) const;
-  std::size_t num_groups() const noexcept { return num_groups_; }
-  bool is_initial() const noexcept { return is_initial_; }
-  int64_t step_count() const noexcept { return step_count_; }
   void set_last_epoch(int64_t epoch) noexcept { last_epoch_ = epoch; }
 
   /// For composites, which have no initial step of their own (as in PyTorch).
@@ -138,28 +157,14 @@ class LRScheduler : public SchedulerBase {
 
   // A step taken all or nothing across several schedulers (ChainedScheduler): what a step can
   // change is marked before it and put back if a later scheduler refuses to step. mark_step and
-  // roll_back_step cover the base fields; a scheduler with more state that a step changes, or
-  // with children, extends them through mark_extra and roll_back_extra.
+  // roll_back_step cover the base fields and call mark_extra / roll_back_extra.
   void mark_step();
   void roll_back_step();
-  virtual void mark_extra() {}
-  virtual void roll_back_extra() {}
 
   /// Copies every group's lr and momentum aside / writes them back (a composite's failed step).
   void remember_optimizer_values();
   void restore_optimizer_values();
 
-  // What composites need to do to their children (C++ only grants protected access through
-  // the derived type, so these go through the base).
-  static void initial_step_of(LRScheduler& child) { child.initial_step(); }
-  static void update_lr_of(LRScheduler& child, std::optional<double> epoch) { child.update_lr(epoch); }
-  static void undo_initial_step_of(LRScheduler& child) { child.undo_initial_step(); }
-  static void serialize_whole(LRScheduler& child, StateArchive& archive) { child.serialize_all(archive); }
-  static void mark_step_of(LRScheduler& child) { child.mark_step(); }
-  static void roll_back_step_of(LRScheduler& child) { child.roll_back_step(); }
-
- private:
-  LRScheduler(torch::optim::Optimizer& optimizer, detail::OptimizerValues before, bool undo_if_construction_fails);
   void serialize_all(StateArchive& archive);
   void checkpoint(StateArchive& archive);
   void warn_if_optimizer_not_stepped() const;
