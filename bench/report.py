@@ -22,10 +22,13 @@ import warnings
 
 REPETITIONS = 5
 GROUPS = (1, 8, 64)
-SCHEDULERS = ["StepLR", "MultiStepLR", "ConstantLR", "LinearLR", "ExponentialLR", "PolynomialLR",
-              "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "LambdaLR", "MultiplicativeLR",
-              "CyclicLR", "OneCycleLR", "SequentialLR", "ChainedScheduler", "ReduceLROnPlateau"]
-COMPOSITES = {"SequentialLR", "ChainedScheduler"}
+
+
+def scheduler_table(build):
+    """The library's scheduler table, in its order, with the configs step_cost runs them on."""
+    out = subprocess.run([f"{build}/bench/step_cost", "--print-configs"],
+                         check=True, capture_output=True, text=True).stdout
+    return [json.loads(line) for line in out.splitlines()]
 
 
 def run_cpp(build):
@@ -45,36 +48,33 @@ def run_cpp(build):
     return results
 
 
-def pytorch_schedulers():
-    """The same configs as bench/step_cost.cpp, built with PyTorch's Python schedulers."""
+def pytorch_schedulers(schedulers):
+    """The schedulers of step_cost, built with PyTorch's Python schedulers from the same configs
+    (the trace format's `scheduler` objects: PyTorch's names and keyword arguments)."""
     import torch
     from torch.optim import lr_scheduler as L
-    huge = 2 ** 40
 
-    def sequential(o):
-        return L.SequentialLR(o, [L.LinearLR(o, start_factor=0.1, total_iters=5),
-                                  L.CosineAnnealingLR(o, T_max=1000)], milestones=[5])
+    def build(optimizer, config):
+        kwargs = dict(config)
+        cls = getattr(L, kwargs.pop("name"))
+        if "schedulers" in kwargs:
+            kwargs["schedulers"] = [build(optimizer, child) for child in kwargs["schedulers"]]
+            if cls is L.ChainedScheduler:  # ChainedScheduler(schedulers, optimizer=None)
+                return cls(**kwargs)
+        return cls(optimizer, **kwargs)
 
-    def chained(o):
-        return L.ChainedScheduler([L.ConstantLR(o, total_iters=huge), L.ExponentialLR(o, 1 - 1e-12)])
-
-    return torch, {
-        "StepLR": lambda o: L.StepLR(o, 30, 0.9999),
-        "MultiStepLR": lambda o: L.MultiStepLR(o, [300, 800, 5000, 20000], 0.5),
-        "ConstantLR": lambda o: L.ConstantLR(o, total_iters=huge),
-        "LinearLR": lambda o: L.LinearLR(o, total_iters=huge),
-        "ExponentialLR": lambda o: L.ExponentialLR(o, 1 - 1e-12),
-        "PolynomialLR": lambda o: L.PolynomialLR(o, total_iters=huge, power=2.0),
-        "CosineAnnealingLR": lambda o: L.CosineAnnealingLR(o, T_max=1000, eta_min=1e-4),
-        "CosineAnnealingWarmRestarts": lambda o: L.CosineAnnealingWarmRestarts(o, T_0=100, T_mult=1),
+    # No config holds a function: these two mirror the lambdas in bench/step_cost.cpp.
+    functions = {
         "LambdaLR": lambda o: L.LambdaLR(o, lambda e: 1.0 / (1.0 + 1e-6 * e)),
         "MultiplicativeLR": lambda o: L.MultiplicativeLR(o, lambda e: 1 - 1e-12),
-        "CyclicLR": lambda o: L.CyclicLR(o, 0.001, 0.1, step_size_up=200, mode="triangular2"),
-        "OneCycleLR": lambda o: L.OneCycleLR(o, 0.1, total_steps=huge),
-        "SequentialLR": sequential,
-        "ChainedScheduler": chained,
-        "ReduceLROnPlateau": lambda o: L.ReduceLROnPlateau(o, patience=10, min_lr=1e-6),
     }
+    made = {}
+    for s in schedulers:
+        if s["scheduler"] is not None:
+            made[s["name"]] = lambda o, config=s["scheduler"]: build(o, config)
+        elif s["name"] in functions:
+            made[s["name"]] = functions[s["name"]]
+    return torch, made
 
 
 def time_pytorch(torch, make, groups, steps=3000):
@@ -115,12 +115,16 @@ def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     build = sys.argv[1]
+    schedulers = scheduler_table(build)
     cpp = run_cpp(build)
 
     print(f"### 1. step() cost (ns, median of {REPETITIONS} repetitions) and allocations per step\n")
     rows = []
-    for name in SCHEDULERS:
-        cells = [name + (" (composite)" if name in COMPOSITES else "")]
+    for s in schedulers:
+        name = s["name"]
+        if (name, GROUPS[0]) not in cpp:  # no config and no function: not benchmarked
+            continue
+        cells = [name + (" (composite)" if s["composite"] else "")]
         for g in GROUPS:
             ns, allocs = cpp[(name, g)]
             cells.append(f"{ns:.0f} ({ns / cpp[('Floor', g)][0]:.1f}× floor, {allocs:g} alloc)")
@@ -136,7 +140,7 @@ def main():
 
     print("### 3. torchlr against PyTorch's Python scheduler.step() (ns per step)\n")
     try:
-        torch, python = pytorch_schedulers()
+        torch, python = pytorch_schedulers(schedulers)
     except ImportError as e:
         print(f"Skipped: PyTorch is not importable by {sys.executable} ({e}). Install Debian's "
               "python3-torch (apt-get install python3-torch) and run this script with /usr/bin/python3.\n")
@@ -144,7 +148,7 @@ def main():
         warnings.simplefilter("ignore")
         print(f"PyTorch {torch.__version__}, Python {sys.version.split()[0]}.\n")
         rows = []
-        for name in SCHEDULERS:
+        for name in [s["name"] for s in schedulers if s["name"] in python]:
             for g in GROUPS:
                 ours = cpp[(name, g)][0]
                 theirs = time_pytorch(torch, python[name], g)

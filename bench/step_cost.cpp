@@ -5,11 +5,13 @@
 
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <map>
 #include <memory>
 #include <new>
+#include <string>
 
 #include <benchmark/benchmark.h>
 #include <torch/optim/schedulers/step_lr.h>
@@ -98,10 +100,15 @@ const std::map<std::string, Config>& long_schedules() {
   return configs;
 }
 
+// The config a table scheduler runs on here: its long schedule, or else the table's example.
+const Config& benchmark_config(const SchedulerEntry& entry) {
+  const auto it = long_schedules().find(entry.name);
+  return it != long_schedules().end() ? it->second : entry.example;
+}
+
 void TableScheduler(benchmark::State& state, const SchedulerEntry& entry) {
   Optimizer o(state.range(0));
-  const auto it = long_schedules().find(entry.name);
-  auto scheduler = make_scheduler(*o.sgd, it != long_schedules().end() ? it->second : entry.example);
+  auto scheduler = make_scheduler(*o.sgd, benchmark_config(entry));
   if (entry.takes_metric) {
     double metric = 1.0;
     Measure(state, [&] {
@@ -173,7 +180,22 @@ void register_benchmarks() {
 
 }  // namespace
 
+// `--print-configs`: one JSON line per scheduler of the table, in table order, with the config it
+// runs on here (null for those no config can express), so that bench/report.py times PyTorch on
+// the same configs without restating them.
+void print_configs() {
+  for (const auto& entry : registered_schedulers()) {
+    std::printf("{\"name\":\"%s\",\"composite\":%s,\"takes_metric\":%s,\"scheduler\":%s}\n", entry.name.c_str(),
+                entry.composite ? "true" : "false", entry.takes_metric ? "true" : "false",
+                entry.example.size() > 0 ? benchmark_config(entry).dump().c_str() : "null");
+  }
+}
+
 int main(int argc, char** argv) {
+  if (argc == 2 && std::string(argv[1]) == "--print-configs") {
+    print_configs();
+    return 0;
+  }
   register_benchmarks();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
