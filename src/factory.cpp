@@ -70,9 +70,21 @@ std::string name_of(const Config& config, const std::string& path) {
   return name.as_string();
 }
 
+// transformers' words for an unknown `lr_scheduler_type`, which list its types:
+// "cosine_annealing is not a valid SchedulerType, please select one of ['linear', ...]".
+std::string unknown_transformers_type(const std::string& name) {
+  const std::string family = "transformers.";
+  if (name.rfind(family, 0) != 0) return "";
+  std::string types;
+  for (const auto& entry : Registry::instance().all()) {
+    if (entry.name.rfind(family, 0) == 0) types += (types.empty() ? "'" : ", '") + entry.name.substr(family.size()) + "'";
+  }
+  return ": " + name.substr(family.size()) + " is not a valid SchedulerType, please select one of [" + types + "]";
+}
+
 SchedulerEntry entry_of(const std::string& name, const std::string& path) {
   auto entry = Registry::instance().find(name);
-  TORCH_CHECK_VALUE(entry.has_value(), path, ".name: unknown scheduler '", name, "'");
+  TORCH_CHECK_VALUE(entry.has_value(), path, ".name: unknown scheduler '", name, "'", unknown_transformers_type(name));
   return std::move(*entry);
 }
 
@@ -194,6 +206,16 @@ void SchedulerArgs::read(const std::string& key, std::optional<int64_t>& out) {
     return;
   }
   int64_t value = 0;
+  read(key, value);
+  out = value;
+}
+
+void SchedulerArgs::read(const std::string& key, std::optional<double>& out) {
+  if (raw(key).is_null()) {
+    out = std::nullopt;
+    return;
+  }
+  double value = 0.0;
   read(key, value);
   out = value;
 }

@@ -1,4 +1,5 @@
-// The one table of torchlr's schedulers: each is registered here once, under its PyTorch name,
+// The one table of torchlr's schedulers: each is registered here once, under its PyTorch name
+// (or `transformers.<lr_scheduler_type>`, `fairseq.<name>` for those libraries' schedules),
 // reading its PyTorch keyword arguments into its options struct (whose defaults are PyTorch's:
 // an argument the config leaves out keeps the struct's default). The `torchlr trace` command,
 // the tests, the fuzzers and the benchmarks all go through this table.
@@ -9,8 +10,10 @@
 #include <torchlr/cosine.h>
 #include <torchlr/cyclic.h>
 #include <torchlr/decay.h>
+#include <torchlr/fairseq.h>
 #include <torchlr/lambda.h>
 #include <torchlr/plateau.h>
+#include <torchlr/transformers.h>
 
 #include "factory_internal.h"
 
@@ -23,6 +26,228 @@ SchedulerMaker refuse_function(const char* name) {
     C10_THROW_ERROR(ValueError, c10::str(args.path(), ".name: ", name,
                                          " takes a function (lr_lambda), which a JSON config cannot express"));
   };
+}
+
+// ReduceLROnPlateau's keyword arguments (PyTorch's, which transformers' reduce_lr_on_plateau
+// passes on as they are).
+ReduceLROnPlateauOptions plateau_options(SchedulerArgs& a) {
+  ReduceLROnPlateauOptions o;
+  a.optional("mode", o.mode())
+      .optional("factor", o.factor())
+      .optional("patience", o.patience())
+      .optional("threshold", o.threshold())
+      .optional("threshold_mode", o.threshold_mode())
+      .optional("cooldown", o.cooldown())
+      .optional("min_lr", o.min_lr())
+      .optional("eps", o.eps());
+  return o;
+}
+
+// fairseq's `lr`: a list of one (a number is a list of one); null or absent: the optimizer's lr.
+void fairseq_lr(SchedulerArgs& a, std::optional<std::vector<double>>& target) {
+  if (!a.has("lr")) return;
+  const ConfigValue& v = a.raw("lr");
+  if (v.is_null()) {
+    target = std::nullopt;
+  } else if (v.is_list()) {
+    target = a.required<std::vector<double>>("lr");
+  } else {
+    target = std::vector<double>{a.required<double>("lr")};
+  }
+}
+
+// fairseq's `phase_ratio`: a list of numbers, or null.
+void optional_list(SchedulerArgs& a, const std::string& key, std::optional<std::vector<double>>& target) {
+  if (!a.has(key)) return;
+  if (a.raw(key).is_null()) {
+    target = std::nullopt;
+  } else {
+    target = a.required<std::vector<double>>(key);
+  }
+}
+
+// transformers' schedules, in the order of its SchedulerType (the factory lists them in it).
+void add_transformers(std::vector<SchedulerEntry>& table) {
+  using namespace torchlr::transformers;
+  // The two arguments most of them require (get_scheduler's num_warmup_steps, num_training_steps).
+  auto warmup = [](SchedulerArgs& a) { return a.required<int64_t>("num_warmup_steps"); };
+  auto training = [](SchedulerArgs& a) { return a.required<int64_t>("num_training_steps"); };
+
+  table.push_back({"transformers.linear",
+                   [=](SchedulerArgs& a) {
+                     const int64_t w = warmup(a);
+                     return a.construct<LinearSchedule>(LinearScheduleOptions(w, training(a)));
+                   },
+                   {{"name", "transformers.linear"}, {"num_warmup_steps", 3}, {"num_training_steps", 12}}});
+
+  table.push_back({"transformers.cosine",
+                   [=](SchedulerArgs& a) {
+                     const int64_t w = warmup(a);
+                     CosineScheduleOptions o(w, training(a));
+                     a.optional("num_cycles", o.num_cycles());
+                     return a.construct<CosineSchedule>(o);
+                   },
+                   {{"name", "transformers.cosine"}, {"num_warmup_steps", 2}, {"num_training_steps", 9}}});
+
+  table.push_back({"transformers.cosine_with_restarts",
+                   [=](SchedulerArgs& a) {
+                     const int64_t w = warmup(a);
+                     CosineWithRestartsScheduleOptions o(w, training(a));
+                     a.optional("num_cycles", o.num_cycles());
+                     return a.construct<CosineWithRestartsSchedule>(o);
+                   },
+                   {{"name", "transformers.cosine_with_restarts"},
+                    {"num_warmup_steps", 2},
+                    {"num_training_steps", 14},
+                    {"num_cycles", 3}}});
+
+  table.push_back({"transformers.polynomial",
+                   [=](SchedulerArgs& a) {
+                     const int64_t w = warmup(a);
+                     PolynomialScheduleOptions o(w, training(a));
+                     a.optional("lr_end", o.lr_end()).optional("power", o.power());
+                     return a.construct<PolynomialSchedule>(o);
+                   },
+                   {{"name", "transformers.polynomial"},
+                    {"num_warmup_steps", 2},
+                    {"num_training_steps", 10},
+                    {"lr_end", 1e-3},
+                    {"power", 2.0}}});
+
+  table.push_back({"transformers.constant",
+                   [](SchedulerArgs& a) { return a.construct<ConstantSchedule>(); },
+                   {{"name", "transformers.constant"}}});
+
+  table.push_back({"transformers.constant_with_warmup",
+                   [=](SchedulerArgs& a) {
+                     return a.construct<ConstantWithWarmupSchedule>(ConstantWithWarmupScheduleOptions(warmup(a)));
+                   },
+                   {{"name", "transformers.constant_with_warmup"}, {"num_warmup_steps", 4}}});
+
+  table.push_back({"transformers.inverse_sqrt",
+                   [=](SchedulerArgs& a) {
+                     InverseSqrtScheduleOptions o(warmup(a));
+                     a.optional("timescale", o.timescale());
+                     return a.construct<InverseSqrtSchedule>(o);
+                   },
+                   {{"name", "transformers.inverse_sqrt"}, {"num_warmup_steps", 3}, {"timescale", 5}}});
+
+  // torch's ReduceLROnPlateau itself, as transformers returns it.
+  table.push_back({"transformers.reduce_lr_on_plateau",
+                   [](SchedulerArgs& a) { return a.construct<ReduceLROnPlateau>(plateau_options(a)); },
+                   {{"name", "transformers.reduce_lr_on_plateau"}, {"patience", 1}, {"factor", 0.5}},
+                   /*takes_metric=*/true});
+
+  table.push_back({"transformers.cosine_with_min_lr",
+                   [=](SchedulerArgs& a) {
+                     const int64_t w = warmup(a);
+                     CosineWithMinLrScheduleOptions o(w, training(a));
+                     a.optional("num_cycles", o.num_cycles())
+                         .optional("min_lr", o.min_lr())
+                         .optional("min_lr_rate", o.min_lr_rate());
+                     return a.construct<CosineWithMinLrSchedule>(o);
+                   },
+                   {{"name", "transformers.cosine_with_min_lr"},
+                    {"num_warmup_steps", 2},
+                    {"num_training_steps", 10},
+                    {"min_lr_rate", 0.1}}});
+
+  table.push_back({"transformers.cosine_warmup_with_min_lr",
+                   [=](SchedulerArgs& a) {
+                     const int64_t w = warmup(a);
+                     CosineWarmupWithMinLrScheduleOptions o(w, training(a));
+                     a.optional("num_cycles", o.num_cycles())
+                         .optional("min_lr", o.min_lr())
+                         .optional("min_lr_rate", o.min_lr_rate())
+                         .optional("warmup_lr_rate", o.warmup_lr_rate());
+                     return a.construct<CosineWarmupWithMinLrSchedule>(o);
+                   },
+                   {{"name", "transformers.cosine_warmup_with_min_lr"},
+                    {"num_warmup_steps", 3},
+                    {"num_training_steps", 10},
+                    {"min_lr_rate", 0.05},
+                    {"warmup_lr_rate", 0.2}}});
+
+  table.push_back({"transformers.warmup_stable_decay",
+                   [=](SchedulerArgs& a) {
+                     const int64_t w = warmup(a);
+                     WarmupStableDecayScheduleOptions o(w, a.required<int64_t>("num_decay_steps"));
+                     a.optional("num_training_steps", o.num_training_steps())
+                         .optional("num_stable_steps", o.num_stable_steps())
+                         .optional("warmup_type", o.warmup_type())
+                         .optional("decay_type", o.decay_type())
+                         .optional("min_lr_ratio", o.min_lr_ratio())
+                         .optional("num_cycles", o.num_cycles());
+                     return a.construct<WarmupStableDecaySchedule>(o);
+                   },
+                   {{"name", "transformers.warmup_stable_decay"},
+                    {"num_warmup_steps", 2},
+                    {"num_decay_steps", 4},
+                    {"num_training_steps", 10},
+                    {"min_lr_ratio", 0.1}}});
+
+  table.push_back({"transformers.greedy",
+                   [](SchedulerArgs& a) {
+                     GreedyLROptions o;
+                     a.optional("mode", o.mode())
+                         .optional("factor", o.factor())
+                         .optional("patience", o.patience())
+                         .optional("threshold", o.threshold())
+                         .optional("threshold_mode", o.threshold_mode())
+                         .optional("cooldown", o.cooldown())
+                         .optional("warmup", o.warmup())
+                         .optional("min_lr", o.min_lr())
+                         .optional("max_lr", o.max_lr())
+                         .optional("eps", o.eps())
+                         .optional("smooth", o.smooth())
+                         .optional("window_size", o.window_size())
+                         .optional("reset_start", o.reset_start());
+                     bool verbose = false;  // upstream only prints
+                     a.optional("verbose", verbose);
+                     return a.construct<GreedyLR>(o);
+                   },
+                   {{"name", "transformers.greedy"},
+                    {"patience", 1},
+                    {"cooldown", 1},
+                    {"min_lr", 1e-4},
+                    {"smooth", true},
+                    {"window_size", 3}},
+                   /*takes_metric=*/true});
+}
+
+void add_fairseq(std::vector<SchedulerEntry>& table) {
+  using namespace torchlr::fairseq;
+  table.push_back({"fairseq.inverse_sqrt",
+                   [](SchedulerArgs& a) {
+                     InverseSquareRootScheduleOptions o;
+                     a.optional("warmup_updates", o.warmup_updates()).optional("warmup_init_lr", o.warmup_init_lr());
+                     fairseq_lr(a, o.lr());
+                     return a.construct<InverseSquareRootSchedule>(o);
+                   },
+                   {{"name", "fairseq.inverse_sqrt"}, {"warmup_updates", 4}, {"warmup_init_lr", 1e-3}},
+                   /*takes_metric=*/false, /*composite=*/false, /*fractional_epochs=*/false,
+                   /*steps_to_epochs=*/true});
+
+  table.push_back({"fairseq.tri_stage",
+                   [](SchedulerArgs& a) {
+                     TriStageLRScheduleOptions o;
+                     a.optional("warmup_steps", o.warmup_steps())
+                         .optional("hold_steps", o.hold_steps())
+                         .optional("decay_steps", o.decay_steps())
+                         .optional("init_lr_scale", o.init_lr_scale())
+                         .optional("final_lr_scale", o.final_lr_scale())
+                         .optional("max_update", o.max_update());
+                     optional_list(a, "phase_ratio", o.phase_ratio());
+                     fairseq_lr(a, o.lr());
+                     return a.construct<TriStageLRSchedule>(o);
+                   },
+                   {{"name", "fairseq.tri_stage"},
+                    {"warmup_steps", 3},
+                    {"hold_steps", 2},
+                    {"decay_steps", 5},
+                    {"final_lr_scale", 0.05}},
+                   /*takes_metric=*/false, /*composite=*/false, /*fractional_epochs=*/false,
+                   /*steps_to_epochs=*/true});
 }
 
 }  // namespace
@@ -111,18 +336,7 @@ std::vector<SchedulerEntry> builtin_schedulers() {
                    /*takes_metric=*/false, /*composite=*/true});
 
   table.push_back({"ReduceLROnPlateau",
-                   [](SchedulerArgs& a) {
-                     ReduceLROnPlateauOptions o;
-                     a.optional("mode", o.mode())
-                         .optional("factor", o.factor())
-                         .optional("patience", o.patience())
-                         .optional("threshold", o.threshold())
-                         .optional("threshold_mode", o.threshold_mode())
-                         .optional("cooldown", o.cooldown())
-                         .optional("min_lr", o.min_lr())
-                         .optional("eps", o.eps());
-                     return a.construct<ReduceLROnPlateau>(o);
-                   },
+                   [](SchedulerArgs& a) { return a.construct<ReduceLROnPlateau>(plateau_options(a)); },
                    {{"name", "ReduceLROnPlateau"}, {"patience", 1}, {"cooldown", 1}, {"factor", 0.5}},
                    /*takes_metric=*/true});
 
@@ -179,6 +393,9 @@ std::vector<SchedulerEntry> builtin_schedulers() {
                    {{"name", "CosineAnnealingWarmRestarts"}, {"T_0", 2}, {"T_mult", 2}, {"eta_min", 1e-4}},
                    /*takes_metric=*/false, /*composite=*/false, /*fractional_epochs=*/true});
 
+  // The schedules of other libraries, under `<library>.<the name their users type>`.
+  add_transformers(table);
+  add_fairseq(table);
   return table;
 }
 

@@ -260,8 +260,8 @@ std::string names_where(Flag flag) {
   }
   return out;
 }
-std::string fractional_epoch_schedulers() {
-  return names_where([](const SchedulerEntry& e) { return e.fractional_epochs; });
+std::string epoch_schedulers() {
+  return names_where([](const SchedulerEntry& e) { return e.fractional_epochs || e.steps_to_epochs; });
 }
 std::string metric_schedulers() {
   return names_where([](const SchedulerEntry& e) { return e.takes_metric; });
@@ -291,8 +291,8 @@ TraceRun::TraceRun(const json& config) {
   // What the scheduler's step takes comes from the table; an unknown name is refused below.
   const auto entry = find_scheduler(name_of(scheduler));
   if (top.has("epochs")) {
-    TORCH_CHECK_VALUE(entry && entry->fractional_epochs, "config.epochs is only accepted for ",
-                      fractional_epoch_schedulers());
+    TORCH_CHECK_VALUE(entry && (entry->fractional_epochs || entry->steps_to_epochs),
+                      "config.epochs is only accepted for ", epoch_schedulers());
     epochs_ = top.numbers("epochs");
     TORCH_CHECK_VALUE(static_cast<int64_t>(epochs_.size()) >= steps_, "config.epochs has ",
                       epochs_.size(), " values, but steps is ", steps_);

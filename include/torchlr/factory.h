@@ -56,7 +56,8 @@ class SchedulerArgs {
 
   /// The value of `key` as a T; a missing key or a value of another type is a c10::ValueError.
   /// T: double, int64_t, bool, std::string, std::vector<double>, std::vector<int64_t>,
-  /// PerGroup (a number or one per group), std::optional<int64_t> (an integer or None), or an
+  /// PerGroup (a number or one per group), std::optional<int64_t> or std::optional<double> (a
+  /// number or None), or an
   /// enum with a `parse_config_enum(const std::string& path, const std::string&, E&)` overload
   /// (torchlr's modes have one).
   template <typename T>
@@ -110,6 +111,7 @@ class SchedulerArgs {
   void read(const std::string& key, std::vector<int64_t>& out);
   void read(const std::string& key, PerGroup& out);
   void read(const std::string& key, std::optional<int64_t>& out);
+  void read(const std::string& key, std::optional<double>& out);
   template <typename E, std::enable_if_t<std::is_enum_v<E>, int> = 0>
   void read(const std::string& key, E& out) {
     std::string text;
@@ -131,13 +133,14 @@ using SchedulerMaker = std::function<std::unique_ptr<SchedulerBase>(SchedulerArg
 /// One row of the scheduler table.
 struct SchedulerEntry {
   SchedulerEntry(std::string name, SchedulerMaker make, Config example = Config(), bool takes_metric = false,
-                 bool composite = false, bool fractional_epochs = false)
+                 bool composite = false, bool fractional_epochs = false, bool steps_to_epochs = false)
       : name(std::move(name)),
         make(std::move(make)),
         example(std::move(example)),
         takes_metric(takes_metric),
         composite(composite),
-        fractional_epochs(fractional_epochs) {}
+        fractional_epochs(fractional_epochs),
+        steps_to_epochs(steps_to_epochs) {}
 
   /// The name configs use (PyTorch's class name for torchlr's own).
   std::string name;
@@ -151,6 +154,9 @@ struct SchedulerEntry {
   bool composite = false;
   /// Its `step(epoch)` takes fractional epochs (CosineAnnealingWarmRestarts).
   bool fractional_epochs = false;
+  /// Upstream steps it to absolute step numbers, which is its `step(epoch)` (fairseq's
+  /// `step_update(num_updates)`): a trace may give them (`epochs`).
+  bool steps_to_epochs = false;
 };
 
 /// Adds a scheduler to the table; a name already taken is a c10::ValueError. Thread-safe.

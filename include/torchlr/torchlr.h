@@ -8,6 +8,7 @@
 #include <torchlr/cyclic.h>
 #include <torchlr/decay.h>
 #include <torchlr/factory.h>
+#include <torchlr/fairseq.h>
 #include <torchlr/lambda.h>
 #include <torchlr/lr_finder.h>
 #include <torchlr/modes.h>
@@ -19,4 +20,5 @@
 #include <torchlr/scheduler_base.h>
 #include <torchlr/state_archive.h>
 #include <torchlr/svg.h>
+#include <torchlr/transformers.h>
 #include <torchlr/version.h>
