@@ -90,7 +90,13 @@ class ConfigGenerator {
   /// An optimizer with 1-4 groups; `name` empty picks one at random.
   json optimizer(std::size_t groups, std::string name = "") {
     if (name.empty()) name = pick(std::vector<std::string>{"SGD", "Adam", "AdamW", "RMSprop", "Adagrad"});
-    json o{{"name", name}, {"lr", lr()}};
+    // The constructor lr, which transformers' polynomial and min_lr divide by: never 0 here
+    // (torchlr refuses those configs; test_extra_schedules.cpp checks it). Replacing a drawn 0
+    // draws nothing more, so every other draw stays as it was.
+    double constructor_lr = lr();
+    if (constructor_lr == 0.0) constructor_lr = 1e-3;
+    optimizer_lr_ = constructor_lr;
+    json o{{"name", name}, {"lr", constructor_lr}};
     auto momentum = [&](json& target) {
       if (name == "SGD" || name == "RMSprop") target["momentum"] = chance(0.2) ? 0.0 : uniform(0.0, 0.99);
       if (name == "Adam" || name == "AdamW") target["betas"] = {uniform(0.0, 0.99), uniform(0.9, 0.9999)};
@@ -166,11 +172,81 @@ class ConfigGenerator {
       s["final_div_factor"] = log_uniform(0.5, 1e5);
       add_momenta(s, groups, optimizer, 0.5, 0.99);
       steps = std::min(steps, total);
+    } else if (name.rfind("transformers.", 0) == 0) {
+      transformers_leaf(name.substr(13), s);
+    } else if (name == "fairseq.inverse_sqrt") {
+      s["warmup_updates"] = integer(1, 30);
+      if (chance(0.5)) s["warmup_init_lr"] = chance(0.3) ? -1.0 : log_uniform(1e-6, 0.1);
+      if (chance(0.5)) s["lr"] = chance(0.5) ? json(lr()) : json::array({lr()});
+    } else if (name == "fairseq.tri_stage") {
+      if (chance(0.3)) {
+        // Ratios whose Python sum is exactly 1, with a decay phase of at least one step.
+        s["phase_ratio"] = pick(std::vector<json>{{0.1, 0.4, 0.5}, {0.7, 0.2, 0.1}, {0.0, 0.5, 0.5}, {0.25, 0.25, 0.5}});
+        s["max_update"] = integer(10, 80);
+      } else {
+        s["warmup_steps"] = integer(0, 20);
+        s["hold_steps"] = integer(0, 20);
+        s["decay_steps"] = integer(1, 30);
+      }
+      s["init_lr_scale"] = chance(0.2) ? 0.0 : uniform(0.0, 1.0);
+      s["final_lr_scale"] = log_uniform(1e-4, 1.0);
+      if (chance(0.5)) s["lr"] = lr();
     } else {
       // A scheduler added to the table needs its random arguments here.
       throw std::logic_error("ConfigGenerator: no random arguments for " + name);
     }
     return s;
+  }
+
+  /// transformers' LambdaLR schedules (`type` is the lr_scheduler_type).
+  void transformers_leaf(const std::string& type, json& s) {
+    const int64_t warmup = integer(0, 20);
+    const int64_t training = integer(0, 60);
+    if (type == "constant") return;
+    s["num_warmup_steps"] = warmup;
+    if (type == "constant_with_warmup") return;
+    if (type == "inverse_sqrt") {
+      if (chance(0.5)) s["timescale"] = integer(1, 50);
+      return;
+    }
+    if (type == "warmup_stable_decay") {
+      s["num_decay_steps"] = integer(0, 20);
+      if (chance(0.5)) {
+        s["num_training_steps"] = training;
+      } else {
+        s["num_stable_steps"] = integer(-5, 30);
+      }
+      const std::vector<std::string> shapes{"linear", "cosine", "1-sqrt"};
+      s["warmup_type"] = pick(shapes);
+      s["decay_type"] = pick(shapes);
+      s["min_lr_ratio"] = chance(0.3) ? 0.0 : uniform(0.0, 0.5);
+      if (chance(0.3)) s["num_cycles"] = uniform(0.0, 2.0);
+      return;
+    }
+    s["num_training_steps"] = training;
+    if (type == "linear") return;
+    if (type == "polynomial") {
+      if (training == warmup) s["num_training_steps"] = training + 1;  // refused: it divides by zero
+      s["lr_end"] = chance(0.2) ? 0.0 : optimizer_lr_ * uniform(0.0, 0.99);
+      s["power"] = chance(0.1) ? 0.0 : uniform(0.0, 3.0);
+      return;
+    }
+    if (type == "cosine_with_restarts") {
+      s["num_cycles"] = chance(0.5) ? json(integer(0, 4)) : json(uniform(0.0, 4.0));
+      return;
+    }
+    if (chance(0.5)) s["num_cycles"] = uniform(0.0, 2.0);
+    if (type == "cosine") return;
+    if (type == "cosine_with_min_lr" || type == "cosine_warmup_with_min_lr") {
+      if (chance(0.5)) {
+        s["min_lr"] = optimizer_lr_ * uniform(0.0, 0.5);
+      } else {
+        s["min_lr_rate"] = chance(0.1) ? uniform(1.0, 2.0) : uniform(0.0, 1.0);
+      }
+      if (type == "cosine_warmup_with_min_lr" && chance(0.5)) s["warmup_lr_rate"] = uniform(0.0, 1.0);
+      return;
+    }
+    throw std::logic_error("ConfigGenerator: no random arguments for transformers." + type);
   }
 
   /// A SequentialLR or ChainedScheduler tree whose inner nodes are `depth` deep at most.
@@ -202,7 +278,11 @@ class ConfigGenerator {
 
   /// A scheduler that steps on a metric.
   json metric_scheduler(const std::string& name, std::size_t groups) {
-    if (name != "ReduceLROnPlateau") throw std::logic_error("ConfigGenerator: no random arguments for " + name);
+    if (name == "transformers.greedy") return greedy(groups);
+    // transformers' reduce_lr_on_plateau is ReduceLROnPlateau, with its arguments.
+    if (name != "ReduceLROnPlateau" && name != "transformers.reduce_lr_on_plateau") {
+      throw std::logic_error("ConfigGenerator: no random arguments for " + name);
+    }
     return json{{"name", name},
                 {"mode", chance(0.5) ? "min" : "max"},
                 {"factor", chance(0.1) ? 0.0 : uniform(0.0, 0.99)},
@@ -212,6 +292,25 @@ class ConfigGenerator {
                 {"cooldown", integer(0, 3)},
                 {"min_lr", per_group(groups, [&] { return chance(0.5) ? 0.0 : log_uniform(1e-8, 1e-3); })},
                 {"eps", chance(0.2) ? 0.0 : log_uniform(1e-12, 1e-6)}};
+  }
+
+  /// transformers' GreedyLR.
+  json greedy(std::size_t groups) {
+    json s{{"name", "transformers.greedy"},
+           {"mode", chance(0.5) ? "min" : "max"},
+           {"factor", chance(0.1) ? -uniform(0.1, 0.9) : uniform(0.05, 0.99)},
+           {"patience", integer(0, 5)},
+           {"threshold", chance(0.2) ? 0.0 : uniform(0.0, 0.1)},
+           {"threshold_mode", chance(0.5) ? "rel" : "abs"},
+           {"cooldown", integer(0, 3)},
+           {"warmup", integer(0, 3)},
+           {"min_lr", per_group(groups, [&] { return chance(0.5) ? 0.0 : log_uniform(1e-8, 1e-3); })},
+           {"max_lr", per_group(groups, [&] { return log_uniform(1e-3, 10.0); })},
+           {"eps", chance(0.2) ? 0.0 : log_uniform(1e-12, 1e-6)},
+           {"smooth", chance(0.5)},
+           {"window_size", integer(1, 8)},
+           {"reset_start", integer(-1, 6)}};
+    return s;
   }
 
   /// A metric: a noisy walk, with NaN and ±Inf now and then.
@@ -256,6 +355,7 @@ class ConfigGenerator {
   }
 
   std::mt19937_64 rng_;
+  double optimizer_lr_ = 1e-3;  // the last optimizer()'s constructor lr
 };
 
 }  // namespace torchlr::testing

@@ -101,6 +101,57 @@ std::vector<DoubleArgument> double_arguments(std::size_t groups) {
        [](auto& o, double v) { ReduceLROnPlateau{o, ReduceLROnPlateauOptions().min_lr(v)}; }, {}},
       {"ReduceLROnPlateau", "min_lr[]",
        [n](auto& o, double v) { ReduceLROnPlateau{o, ReduceLROnPlateauOptions().min_lr(list_with(n, v))}; }, {}},
+      {"transformers.cosine", "num_cycles",
+       [](auto& o, double v) { transformers::CosineSchedule{o, transformers::CosineScheduleOptions(2, 10).num_cycles(v)}; },
+       {}},
+      {"transformers.polynomial", "lr_end",
+       [](auto& o, double v) {
+         transformers::PolynomialSchedule{o, transformers::PolynomialScheduleOptions(2, 10).lr_end(v)};
+       },
+       {}},
+      {"transformers.polynomial", "power",
+       [](auto& o, double v) {
+         transformers::PolynomialSchedule{o, transformers::PolynomialScheduleOptions(2, 10).power(v)};
+       },
+       {-1.0}},
+      {"transformers.cosine_with_min_lr", "min_lr_rate",
+       [](auto& o, double v) {
+         transformers::CosineWithMinLrSchedule{o, transformers::CosineWithMinLrScheduleOptions(2, 10).min_lr_rate(v)};
+       },
+       {}},
+      {"transformers.cosine_warmup_with_min_lr", "warmup_lr_rate",
+       [](auto& o, double v) {
+         transformers::CosineWarmupWithMinLrSchedule{
+             o, transformers::CosineWarmupWithMinLrScheduleOptions(2, 10).min_lr_rate(0.1).warmup_lr_rate(v)};
+       },
+       {}},
+      {"transformers.warmup_stable_decay", "min_lr_ratio",
+       [](auto& o, double v) {
+         transformers::WarmupStableDecaySchedule{
+             o, transformers::WarmupStableDecayScheduleOptions(2, 3).num_stable_steps(4).min_lr_ratio(v)};
+       },
+       {}},
+      {"transformers.greedy", "factor",
+       [](auto& o, double v) { transformers::GreedyLR{o, transformers::GreedyLROptions().factor(v)}; }, {0.0, 1.0}},
+      {"transformers.greedy", "max_lr[]",
+       [n](auto& o, double v) { transformers::GreedyLR{o, transformers::GreedyLROptions().max_lr(list_with(n, v))}; },
+       {}},
+      {"fairseq.inverse_sqrt", "lr",
+       [](auto& o, double v) {
+         fairseq::InverseSquareRootSchedule{o, fairseq::InverseSquareRootScheduleOptions().lr(std::vector<double>{v})};
+       },
+       {}},
+      {"fairseq.tri_stage", "final_lr_scale",
+       [](auto& o, double v) {
+         fairseq::TriStageLRSchedule{o, fairseq::TriStageLRScheduleOptions().decay_steps(5).final_lr_scale(v)};
+       },
+       {0.0, -0.5}},
+      {"fairseq.tri_stage", "phase_ratio[]",
+       [](auto& o, double v) {
+         fairseq::TriStageLRSchedule{
+             o, fairseq::TriStageLRScheduleOptions().phase_ratio(std::vector<double>{0.5, 0.5, v}).max_update(10)};
+       },
+       {0.5}},
   };
 }
 

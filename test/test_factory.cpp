@@ -30,14 +30,16 @@ TEST(Factory, EveryExampleBuildsTheSchedulerItNames) {
     SCOPED_TRACE(entry.name);
     SgdFixture f({0.1, 0.05});
     auto s = torchlr::make_scheduler(*f.optimizer, entry.example);
-    EXPECT_EQ(s->name(), entry.name);
+    // transformers' reduce_lr_on_plateau is torch's ReduceLROnPlateau itself.
+    EXPECT_EQ(s->name(), entry.name == "transformers.reduce_lr_on_plateau" ? "ReduceLROnPlateau" : entry.name);
     EXPECT_EQ(s->takes_metric(), entry.takes_metric);
     EXPECT_EQ(&s->optimizer(), f.optimizer.get());
     EXPECT_EQ(s->get_last_lr(), lrs_of(*f.optimizer));
     ++built;
   }
-  // Every PyTorch scheduler torchlr has but the two that take functions.
-  EXPECT_EQ(built, 13);
+  // Every PyTorch scheduler torchlr has but the two that take functions, transformers' 12 and
+  // fairseq's 2.
+  EXPECT_EQ(built, 13 + 12 + 2);
 }
 
 TEST(Factory, AbsentArgumentsKeepTheOptionsStructsDefaults) {

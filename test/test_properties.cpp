@@ -3,6 +3,7 @@
 // taken at a random step and loaded into a fresh scheduler continues bit for bit; composites of
 // random depth behave the same. The invalid-argument properties are in test_bad_arguments.cpp.
 
+#include <cctype>
 #include <cstring>
 #include <sstream>
 
@@ -164,6 +165,16 @@ std::vector<Action> actions_for(const json& scheduler, int64_t steps, ConfigGene
 
 uint64_t seed_of(const std::string& name) { return std::hash<std::string>{}(name) % 100000; }
 
+// A scheduler's name as a test name: GoogleTest takes letters, digits and '_' only
+// (`transformers.linear` becomes `transformers_linear`).
+std::string test_name(const ::testing::TestParamInfo<std::string>& info) {
+  std::string name = info.param;
+  for (char& c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  }
+  return name;
+}
+
 // Draws kConfigs configs from `make` and checks each; the message names the seed and config.
 template <typename Make>
 void check_many(const std::string& label, Make make) {
@@ -198,7 +209,7 @@ TEST_P(EveryScheduler, FiniteOrRefusedAndResumesBitForBit) {
 
 INSTANTIATE_TEST_SUITE_P(Properties, EveryScheduler,
                          ::testing::ValuesIn(ConfigGenerator::leaf_names()),
-                         [](const auto& info) { return info.param; });
+                         test_name);
 
 class EveryMetricScheduler : public ::testing::TestWithParam<std::string> {};
 
@@ -211,7 +222,7 @@ TEST_P(EveryMetricScheduler, FiniteAndResumesBitForBit) {
 
 INSTANTIATE_TEST_SUITE_P(Properties, EveryMetricScheduler,
                          ::testing::ValuesIn(ConfigGenerator::metric_names()),
-                         [](const auto& info) { return info.param; });
+                         test_name);
 
 TEST(Properties, NestedCompositesOfRandomDepth) {
   check_many("Composite", [](ConfigGenerator& gen, std::size_t groups, const std::string& optimizer, int64_t& steps) {

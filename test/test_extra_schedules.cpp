@@ -1,0 +1,371 @@
+// The schedules of other libraries: Hugging Face transformers' and fairseq's. Every recorded
+// upstream case (test/data/extra_cases.jsonl, from ../shared/reference) replayed through the
+// factory at 1e-12; the refusals and their messages; the quirks kept from upstream; checkpoints.
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <torchlr/torchlr.h>
+
+#include "helpers.h"
+#include "platform.h"
+#include "reference_cases.h"
+#include "trace_subject.h"
+
+namespace {
+
+using json = nlohmann::json;
+using torchlr::Config;
+using torchlr::testing::RelClose;
+using torchlr::testing::SgdFixture;
+using torchlr::platform::kPi;
+namespace tf = torchlr::transformers;
+namespace fs = torchlr::fairseq;
+
+// Where upstream raised something other than a ValueError, torchlr refuses at construction
+// with its own message.
+const torchlr::testing::Refusals kOtherRefusals = {
+    {{"ZeroDivisionError: division by zero", "transformers.inverse_sqrt"},
+     "transformers.inverse_sqrt: timescale must be positive (transformers divides by it once warmup ends), but got 0"},
+    {{"TypeError: get_cosine_schedule_with_warmup() got an unexpected keyword argument 'num_warmup_step'. Did you "
+      "mean 'num_warmup_steps'?",
+      "transformers.cosine"},
+     "scheduler: unknown key 'num_warmup_step' for transformers.cosine"},
+    {{"ZeroDivisionError: float division by zero", "fairseq.tri_stage"},
+     "fairseq.tri_stage: decay_steps must not be 0 (fairseq divides by it)"},
+    {{"AssertionError: phase ratios must add up to 1", "fairseq.tri_stage"},
+     "fairseq.tri_stage: phase ratios must add up to 1"},
+};
+
+bool is_implemented_family(const std::string& name) {
+  return name.rfind("transformers.", 0) == 0 || name.rfind("fairseq.", 0) == 0;
+}
+
+TEST(ExtraReference, EveryTransformersAndFairseqCaseMatchesUpstream) {
+  const auto cases = torchlr::testing::load_cases("extra_cases.jsonl");
+  int compared = 0;
+  int refused = 0;
+  for (const auto& c : cases) {
+    const std::string id = c["id"];
+    const std::string name = c["config"]["scheduler"]["name"];
+    if (!is_implemented_family(name)) continue;
+    SCOPED_TRACE(id);
+    if (torchlr::testing::replay_case(c, kOtherRefusals)) {
+      ++refused;
+    } else {
+      ++compared;
+    }
+  }
+  // The shared reference holds 38 transformers and 9 fairseq cases, 7 of them refusals.
+  EXPECT_EQ(compared + refused, 47);
+  EXPECT_EQ(refused, 7);
+}
+
+// ---- refusals -----------------------------------------------------------------------------------
+
+struct Refusal {
+  Config config;
+  std::string fragment;
+};
+
+TEST(ExtraSchedules, BadArgumentsAreRefusedNamingThem) {
+  const std::vector<Refusal> refusals{
+      // transformers
+      {{{"name", "transformers.cosine_annealing"}, {"num_warmup_steps", 1}, {"num_training_steps", 9}},
+       "cosine_annealing is not a valid SchedulerType, please select one of ['linear', 'cosine', "
+       "'cosine_with_restarts', 'polynomial', 'constant', 'constant_with_warmup', 'inverse_sqrt', "
+       "'reduce_lr_on_plateau', 'cosine_with_min_lr', 'cosine_warmup_with_min_lr', 'warmup_stable_decay', "
+       "'greedy']"},
+      {{{"name", "transformers.linear"}, {"num_training_steps", 9}}, "missing required key 'num_warmup_steps'"},
+      {{{"name", "transformers.linear"}, {"num_warmup_steps", 1}}, "missing required key 'num_training_steps'"},
+      {{{"name", "transformers.constant"}, {"num_warmup_steps", 1}}, "unknown key 'num_warmup_steps'"},
+      {{{"name", "transformers.polynomial"}, {"num_warmup_steps", 1}, {"num_training_steps", 9}, {"lr_end", 0.1}},
+       "transformers.polynomial: lr_end (0.1) must be smaller than initial lr (0.1)"},
+      {{{"name", "transformers.polynomial"}, {"num_warmup_steps", 4}, {"num_training_steps", 4}},
+       "num_training_steps must differ from num_warmup_steps"},
+      {{{"name", "transformers.polynomial"}, {"num_warmup_steps", 1}, {"num_training_steps", 9}, {"power", -0.5}},
+       "power must be non-negative"},
+      {{{"name", "transformers.inverse_sqrt"}, {"num_warmup_steps", 2}, {"timescale", -3}},
+       "timescale must be positive (transformers divides by it once warmup ends), but got -3"},
+      {{{"name", "transformers.inverse_sqrt"}, {"num_warmup_steps", -2}}, "num_warmup_steps must be non-negative"},
+      {{{"name", "transformers.cosine_with_min_lr"},
+        {"num_warmup_steps", 1},
+        {"num_training_steps", 9},
+        {"min_lr", 0.01},
+        {"min_lr_rate", 0.1}},
+       "Only one of min_lr or min_lr_rate should be set"},
+      {{{"name", "transformers.cosine_warmup_with_min_lr"}, {"num_warmup_steps", 1}, {"num_training_steps", 9}},
+       "One of min_lr or min_lr_rate should be set through the `lr_scheduler_kwargs`"},
+      {{{"name", "transformers.warmup_stable_decay"}, {"num_warmup_steps", 1}, {"num_decay_steps", 3}},
+       "Either num_training_steps or num_stable_steps must be specified."},
+      {{{"name", "transformers.warmup_stable_decay"},
+        {"num_warmup_steps", 1},
+        {"num_decay_steps", 3},
+        {"num_stable_steps", 3},
+        {"warmup_type", "exp"}},
+       "scheduler.warmup_type: Unknown warmup type: exp, expected 'linear', 'cosine' or '1-sqrt'"},
+      {{{"name", "transformers.warmup_stable_decay"},
+        {"num_warmup_steps", 1},
+        {"num_decay_steps", 3},
+        {"num_stable_steps", 3},
+        {"decay_type", "sqrt"}},
+       "scheduler.decay_type: Unknown decay type: sqrt, expected 'linear', 'cosine' or '1-sqrt'"},
+      {{{"name", "transformers.greedy"}, {"factor", 1.0}}, "transformers.greedy: Factor should be < 1.0."},
+      {{{"name", "transformers.greedy"}, {"factor", 0.0}}, "factor must not be 0"},
+      {{{"name", "transformers.greedy"}, {"mode", "lowest"}}, "scheduler.mode: mode lowest is unknown!"},
+      {{{"name", "transformers.greedy"}, {"threshold_mode", "ABS"}}, "threshold mode ABS is unknown!"},
+      {{{"name", "transformers.greedy"}, {"min_lr", {0.1, 0.2, 0.3}}}, "transformers.greedy: expected 2 min_lrs, got 3"},
+      {{{"name", "transformers.greedy"}, {"max_lr", {0.1}}}, "transformers.greedy: expected 2 max_lrs, got 1"},
+      {{{"name", "transformers.greedy"}, {"smooth", true}, {"window_size", 0}},
+       "window_size must be at least 1 when smooth is set, but got 0"},
+      {{{"name", "transformers.reduce_lr_on_plateau"}, {"factor", 1.5}}, "Factor should be < 1.0."},
+      // fairseq
+      {{{"name", "fairseq.inverse_sqrt"}, {"warmup_updates", 0}},
+       "fairseq.inverse_sqrt: warmup_updates must be positive (fairseq divides by it), but got 0"},
+      {{{"name", "fairseq.inverse_sqrt"}, {"lr", {0.1, 0.2}}},
+       "Cannot use a fixed learning rate schedule with inverse_sqrt. Consider --lr-scheduler=fixed instead."},
+      {{{"name", "fairseq.tri_stage"}, {"decay_steps", 5}, {"lr", {0.1, 0.2}}},
+       "Cannot use a fixed learning rate schedule with tri-stage lr."},
+      {{{"name", "fairseq.tri_stage"}}, "fairseq.tri_stage: please specify steps or phase_ratio"},
+      {{{"name", "fairseq.tri_stage"}, {"warmup_steps", 3}}, "decay_steps must not be 0 (fairseq divides by it)"},
+      {{{"name", "fairseq.tri_stage"}, {"decay_steps", 5}, {"final_lr_scale", 0.0}},
+       "final_lr_scale must be positive (fairseq takes its logarithm), but got 0"},
+      {{{"name", "fairseq.tri_stage"}, {"phase_ratio", {0.5, 0.3, 0.3}}, {"max_update", 50}},
+       "phase ratios must add up to 1"},
+      {{{"name", "fairseq.tri_stage"}, {"phase_ratio", {0.5, 0.5, 0.0}}, {"max_update", 50}},
+       "decay_steps must not be 0 (fairseq divides by it) (from phase_ratio and max_update)"},
+      {{{"name", "fairseq.tri_stage"}, {"phase_ratio", {0.1, 0.4, 0.5}}}, "max_update must be positive with phase_ratio"},
+      {{{"name", "fairseq.tri_stage"}, {"phase_ratio", {0.5, 0.5}}, {"max_update", 50}},
+       "phase_ratio must hold 3 numbers"},
+  };
+  for (const auto& r : refusals) {
+    SCOPED_TRACE(r.config.dump());
+    SgdFixture f({0.1, 0.05});
+    EXPECT_VALUE_ERROR(torchlr::make_scheduler(*f.optimizer, r.config), r.fragment);
+    // Nothing was written.
+    EXPECT_EQ(f.lr(0), 0.1);
+    EXPECT_EQ(f.lr(1), 0.05);
+  }
+}
+
+TEST(ExtraSchedules, TheOptimizersConstructorLrMustAllowTheDivisions) {
+  // polynomial and min_lr divide by the optimizer's constructor lr; with lr 0 that is refused.
+  SgdFixture f({0.0, 0.1});
+  EXPECT_VALUE_ERROR((tf::PolynomialSchedule{*f.optimizer, tf::PolynomialScheduleOptions(1, 9).lr_end(-1e-3)}),
+                     "the optimizer's constructor lr (initial lr) is 0");
+  EXPECT_VALUE_ERROR((tf::CosineWithMinLrSchedule{*f.optimizer, tf::CosineWithMinLrScheduleOptions(1, 9).min_lr(1e-3)}),
+                     "min_lr is divided by the optimizer's constructor lr, which is 0");
+  // min_lr_rate needs no division.
+  tf::CosineWithMinLrSchedule ok(*f.optimizer, tf::CosineWithMinLrScheduleOptions(1, 9).min_lr_rate(0.1));
+  EXPECT_EQ(ok.min_lr_rate(), 0.1);
+}
+
+TEST(ExtraSchedules, GreedyNeedsItsMetric) {
+  SgdFixture f({0.1});
+  auto s = torchlr::make_scheduler(*f.optimizer, Config{{"name", "transformers.greedy"}});
+  EXPECT_TRUE(s->takes_metric());
+  EXPECT_VALUE_ERROR(s->step_with(std::nullopt), "missing 1 required positional argument: 'metrics'");
+  EXPECT_EQ(s->last_epoch(), 0);
+}
+
+// ---- upstream's quirks, kept ----------------------------------------------------------------------
+
+std::vector<double> lrs_over(torchlr::LRScheduler& s, SgdFixture& f, int steps, std::size_t group = 0) {
+  std::vector<double> lrs{f.lr(group)};
+  for (int i = 0; i < steps; ++i) {
+    f.optimizer_step();
+    s.step();
+    lrs.push_back(f.lr(group));
+  }
+  return lrs;
+}
+
+TEST(ExtraSchedules, TransformersCosineRisesAgainAfterTraining) {
+  SgdFixture f({1.0});
+  tf::CosineSchedule s(*f.optimizer, tf::CosineScheduleOptions(2, 10));
+  const auto lrs = lrs_over(s, f, 14);
+  EXPECT_EQ(lrs[0], 0.0);  // warmup starts at 0
+  EXPECT_EQ(lrs[1], 0.5);
+  EXPECT_EQ(lrs[2], 1.0);
+  EXPECT_NEAR(lrs[10], 0.0, 1e-15);
+  EXPECT_GT(lrs[14], lrs[12]);
+  EXPECT_GT(lrs[12], 0.0);
+  EXPECT_TRUE(RelClose(lrs[14], 0.5 * (1 + std::cos(kPi * 12.0 / 8.0))));
+}
+
+TEST(ExtraSchedules, PolynomialEndsRelativeToTheConstructorLr) {
+  // Constructor lr 0.1 (group 0); group 1 starts at 0.5 and ends at 0.5 · lr_end / 0.1.
+  SgdFixture f({0.1, 0.5});
+  tf::PolynomialSchedule s(*f.optimizer, tf::PolynomialScheduleOptions(0, 5).lr_end(0.01));
+  EXPECT_EQ(s.lr_init(), 0.1);
+  const auto lrs = lrs_over(s, f, 8, 1);
+  EXPECT_TRUE(RelClose(lrs[5], 0.5 * 0.01 / 0.1));
+  EXPECT_TRUE(RelClose(lrs[8], 0.5 * 0.01 / 0.1));
+}
+
+TEST(ExtraSchedules, CosineWarmupWithMinLrRunsOneStepAhead) {
+  SgdFixture f({0.2});
+  tf::CosineWarmupWithMinLrSchedule s(*f.optimizer, tf::CosineWarmupWithMinLrScheduleOptions(0, 4).min_lr_rate(0.0));
+  // Already f(1/T) at construction.
+  EXPECT_TRUE(RelClose(f.lr(), 0.2 * 0.5 * (1 + std::cos(kPi * 2 * 0.5 * 0.25))));
+  SgdFixture g({0.2});
+  tf::CosineWarmupWithMinLrSchedule w(*g.optimizer, tf::CosineWarmupWithMinLrScheduleOptions(4, 8).min_lr_rate(0.0));
+  EXPECT_TRUE(RelClose(g.lr(), 0.2 * 1.0 / 4.0));  // (step + 1) / W
+}
+
+TEST(ExtraSchedules, WarmupStableDecayTakesTheStableStepsOverTheTotalWithAWarning) {
+  SgdFixture f({1.0});
+  torchlr::testing::WarningCapture warnings;
+  tf::WarmupStableDecaySchedule s(*f.optimizer, tf::WarmupStableDecayScheduleOptions(2, 2)
+                                                    .num_training_steps(100)
+                                                    .num_stable_steps(3)
+                                                    .decay_type(tf::WsdShape::linear)
+                                                    .min_lr_ratio(0.1));
+  ASSERT_EQ(warnings.messages.size(), 1u);
+  EXPECT_NE(warnings.messages[0].find("num_stable_steps will be used"), std::string::npos);
+  EXPECT_EQ(s.num_stable_steps(), 3);
+  const auto lrs = lrs_over(s, f, 9);
+  // Warmup from min_lr_ratio: 0.1, 0.55; stable 1, 1, 1 (steps 2-4); decay 1, 0.55; then 0.1.
+  const std::vector<double> expected{0.1, 0.55, 1.0, 1.0, 1.0, 1.0, 0.55, 0.1, 0.1, 0.1};
+  for (std::size_t i = 0; i < expected.size(); ++i) EXPECT_TRUE(RelClose(lrs[i], expected[i])) << i;
+}
+
+TEST(ExtraSchedules, FairseqWritesOneLrToEveryGroup) {
+  SgdFixture f({0.1, 0.7, 0.003});
+  fs::InverseSquareRootSchedule s(*f.optimizer, fs::InverseSquareRootScheduleOptions().warmup_updates(4));
+  // lr defaults to the optimizer's constructor lr; warmup from 0.
+  EXPECT_EQ(f.lr(0), 0.0);
+  for (int i = 0; i < 6; ++i) {
+    f.optimizer_step();
+    s.step();
+    EXPECT_EQ(f.lr(0), f.lr(1));
+    EXPECT_EQ(f.lr(0), f.lr(2));
+  }
+  EXPECT_TRUE(RelClose(f.lr(0), 0.1 * 2.0 / std::sqrt(6.0)));
+  // step(num_updates) is fairseq's step_update(num_updates).
+  s.step(100.0);
+  EXPECT_TRUE(RelClose(f.lr(1), 0.1 * 2.0 / 10.0));
+}
+
+TEST(ExtraSchedules, TriStagePhaseRatiosSumAsPython312) {
+  // 0.7 + 0.2 + 0.1 is 0.9999999999999999 added left to right; Python 3.12's sum() gives 1.
+  SgdFixture f({0.1});
+  fs::TriStageLRSchedule s(*f.optimizer, fs::TriStageLRScheduleOptions().phase_ratio(std::vector<double>{0.7, 0.2, 0.1}).max_update(100));
+  EXPECT_EQ(s.warmup_steps(), 70);
+  EXPECT_EQ(s.hold_steps(), 20);
+  EXPECT_EQ(s.decay_steps(), 10);
+  EXPECT_TRUE(RelClose(f.lr(), 0.1 * 0.01));  // step_update(0): init_lr_scale · lr
+  f.optimizer_step();
+  s.step(100.0);
+  EXPECT_TRUE(RelClose(f.lr(), 0.1 * std::exp(std::log(0.01) / 10 * 10)));  // the decay's end, inclusive
+  s.step(101.0);
+  EXPECT_TRUE(RelClose(f.lr(), 0.1 * 0.01));
+}
+
+// ---- the C++ API and the factory agree --------------------------------------------------------------
+
+TEST(ExtraSchedules, DirectConstructionMatchesTheFactory) {
+  SgdFixture a({0.1, 0.02});
+  SgdFixture b({0.1, 0.02});
+  auto built = torchlr::make_scheduler(*a.optimizer, Config{{"name", "transformers.cosine_with_restarts"},
+                                                            {"num_warmup_steps", 3},
+                                                            {"num_training_steps", 30},
+                                                            {"num_cycles", 2.5}});
+  tf::CosineWithRestartsSchedule direct(*b.optimizer, tf::CosineWithRestartsScheduleOptions(3, 30).num_cycles(2.5));
+  for (int i = 0; i < 35; ++i) {
+    ASSERT_EQ(a.lr(0), b.lr(0)) << i;
+    ASSERT_EQ(a.lr(1), b.lr(1)) << i;
+    a.optimizer_step();
+    built->step_with(std::nullopt);
+    b.optimizer_step();
+    direct.step();
+  }
+  // Absent arguments keep the options structs' defaults.
+  auto poly = torchlr::make_scheduler(*a.optimizer, Config{{"name", "transformers.polynomial"},
+                                                           {"num_warmup_steps", 1},
+                                                           {"num_training_steps", 5}});
+  const auto& o = dynamic_cast<tf::PolynomialSchedule&>(*poly).options();
+  EXPECT_EQ(o.lr_end(), tf::PolynomialScheduleOptions(1, 5).lr_end());
+  EXPECT_EQ(o.power(), tf::PolynomialScheduleOptions(1, 5).power());
+}
+
+TEST(ExtraSchedules, ATransformersScheduleServesInsideSequentialLR) {
+  SgdFixture f({1.0});
+  auto s = torchlr::make_scheduler(
+      *f.optimizer,
+      Config{{"name", "SequentialLR"},
+             {"schedulers",
+              {Config{{"name", "ConstantLR"}, {"factor", 0.5}, {"total_iters", 2}},
+               Config{{"name", "transformers.linear"}, {"num_warmup_steps", 0}, {"num_training_steps", 4}}}},
+             {"milestones", {2}}});
+  std::vector<double> lrs{f.lr()};
+  for (int i = 0; i < 6; ++i) {
+    f.optimizer_step();
+    s->step_with(std::nullopt);
+    lrs.push_back(f.lr());
+  }
+  // The linear schedule restarts at the milestone (step(0)), as a LambdaLR would.
+  const std::vector<double> expected{0.5, 0.5, 1.0, 0.75, 0.5, 0.25, 0.0};
+  for (std::size_t i = 0; i < expected.size(); ++i) EXPECT_TRUE(RelClose(lrs[i], expected[i])) << i;
+}
+
+// ---- checkpoints --------------------------------------------------------------------------------
+
+// A metric walk with plateaus, rises and falls, so GreedyLR moves in both directions.
+double metric_at(int i) { return 3.0 - 0.1 * (i % 17) + 0.05 * (i % 5) + (i / 40) * 0.7; }
+
+TEST(ExtraSchedules, CheckpointsContinueExactly) {
+  std::vector<json> configs;
+  for (const auto& entry : torchlr::registered_schedulers()) {
+    if (is_implemented_family(entry.name)) configs.push_back(json::parse(entry.example.dump()));
+  }
+  // The stateful ones again, with every kind of state in use.
+  configs.push_back({{"name", "transformers.greedy"},
+                     {"patience", 1},
+                     {"cooldown", 2},
+                     {"warmup", 1},
+                     {"min_lr", 0.01},
+                     {"max_lr", {0.5, 0.9}},
+                     {"smooth", true},
+                     {"window_size", 4},
+                     {"reset_start", 2},
+                     {"threshold_mode", "rel"}});
+  configs.push_back({{"name", "fairseq.tri_stage"}, {"phase_ratio", {0.25, 0.25, 0.5}}, {"max_update", 20}, {"lr", 0.3}});
+  ASSERT_EQ(configs.size(), 16u);
+  const json optimizer{{"name", "Adam"}, {"lr", 0.1}, {"param_groups", json::array({json{{"lr", 0.2}}, json::object()})}};
+  for (const auto& config : configs) {
+    for (int k : {0, 3, 11, 25}) {
+      SCOPED_TRACE(config.dump() + " saved after " + std::to_string(k) + " steps");
+      torchlr::testing::TraceSubject original(optimizer, config);
+      for (int i = 0; i < k; ++i) original.scheduler->step_with(metric_at(i));
+      const std::string checkpoint = original.save_bytes();
+      torchlr::testing::TraceSubject resumed(optimizer, config);
+      resumed.load_bytes(checkpoint);
+      EXPECT_EQ(resumed.last_epoch(), original.last_epoch());
+      EXPECT_EQ(resumed.last_lr(), original.last_lr());
+      for (int i = k; i < k + 60; ++i) {
+        original.scheduler->step_with(metric_at(i));
+        resumed.scheduler->step_with(metric_at(i));
+        ASSERT_EQ(resumed.last_lr(), original.last_lr()) << "step " << i;
+        ASSERT_EQ(resumed.optimizer->param_groups()[1].options().get_lr(),
+                  original.optimizer->param_groups()[1].options().get_lr());
+      }
+    }
+  }
+}
+
+TEST(ExtraSchedules, ACheckpointOfOneKindDoesNotLoadIntoAnother) {
+  const json optimizer{{"name", "SGD"}, {"lr", 0.1}};
+  torchlr::testing::TraceSubject cosine(optimizer, json{{"name", "transformers.cosine"}, {"num_warmup_steps", 1},
+                                                        {"num_training_steps", 5}});
+  torchlr::testing::TraceSubject linear(optimizer, json{{"name", "transformers.linear"}, {"num_warmup_steps", 1},
+                                                        {"num_training_steps", 5}});
+  EXPECT_VALUE_ERROR(linear.load_bytes(cosine.save_bytes()),
+                     "cannot load a checkpoint of a transformers.cosine into a transformers.linear");
+}
+
+}  // namespace
