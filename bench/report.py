@@ -70,6 +70,8 @@ def pytorch_schedulers(schedulers):
     }
     made = {}
     for s in schedulers:
+        if "." in s["name"]:  # another library's schedule (transformers.cosine): not torch.optim's
+            continue
         if s["scheduler"] is not None:
             made[s["name"]] = lambda o, config=s["scheduler"]: build(o, config)
         elif s["name"] in functions:
