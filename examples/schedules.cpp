@@ -74,6 +74,42 @@ int main(int argc, char** argv) {
          auto s = std::make_shared<SequentialLR>(o, SequentialLROptions({warmup, cosine}, {5}));
          return std::function<void(int64_t)>([s](int64_t) { s->step(); });
        }},
+      // Hugging Face transformers' schedules (lr_scheduler_type) and fairseq's, stepped per update.
+      {"transformers_cosine",
+       "transformers cosine (num_warmup_steps=10, num_training_steps=80): it rises again after 80", false,
+       plain<transformers::CosineSchedule>(transformers::CosineScheduleOptions(10, 80))},
+      {"transformers_cosine_with_restarts",
+       "transformers cosine_with_restarts (num_warmup_steps=5, num_training_steps=" + std::to_string(epochs) +
+           ", num_cycles=3)",
+       false,
+       plain<transformers::CosineWithRestartsSchedule>(
+           transformers::CosineWithRestartsScheduleOptions(5, epochs).num_cycles(3))},
+      {"transformers_polynomial",
+       "transformers polynomial (num_warmup_steps=10, num_training_steps=80, lr_end=0.01, power=2)", false,
+       plain<transformers::PolynomialSchedule>(transformers::PolynomialScheduleOptions(10, 80).lr_end(0.01).power(2.0))},
+      {"transformers_warmup_stable_decay",
+       "transformers warmup_stable_decay (num_warmup_steps=10, num_decay_steps=20, num_training_steps=" +
+           std::to_string(epochs) + ", decay_type='1-sqrt', min_lr_ratio=0.1)",
+       false,
+       plain<transformers::WarmupStableDecaySchedule>(transformers::WarmupStableDecayScheduleOptions(10, 20)
+                                                          .num_training_steps(epochs)
+                                                          .decay_type(transformers::WsdShape::one_minus_sqrt)
+                                                          .min_lr_ratio(0.1))},
+      {"transformers_greedy", "transformers GreedyLR(patience=3, max_lr=0.2), fed a loss that improves, then stalls",
+       false,
+       [](torch::optim::Optimizer& o) {
+         auto s = std::make_shared<transformers::GreedyLR>(o, transformers::GreedyLROptions().patience(3).max_lr(0.2));
+         return std::function<void(int64_t)>([s](int64_t epoch) {
+           const double e = static_cast<double>(std::min<int64_t>(epoch, 40));
+           s->step(1.0 / (1.0 + 0.1 * e) + 0.01 * std::sin(static_cast<double>(epoch)));
+         });
+       }},
+      {"fairseq_inverse_sqrt", "fairseq inverse_sqrt (warmup_updates=10)", false,
+       plain<fairseq::InverseSquareRootSchedule>(fairseq::InverseSquareRootScheduleOptions().warmup_updates(10))},
+      {"fairseq_tri_stage",
+       "fairseq tri_stage (phase_ratio=(0.1, 0.4, 0.5), max_update=" + std::to_string(epochs) + ")", false,
+       plain<fairseq::TriStageLRSchedule>(
+           fairseq::TriStageLRScheduleOptions().phase_ratio(std::vector<double>{0.1, 0.4, 0.5}).max_update(epochs))},
   };
 
   for (const auto& entry : gallery) {
