@@ -609,7 +609,8 @@ void GreedyLR::reduce_lr() {
     if (lr_access_->get(g) > min_lrs_[g]) all_at_min = false;
   }
   if (all_at_min) {
-    --reset_start_;
+    // Python's integers do not wrap: at the lowest int64_t the countdown is already due.
+    if (reset_start_ > std::numeric_limits<int64_t>::min()) --reset_start_;
     if (reset_start_ <= 0) reset();
   }
 }

@@ -3,6 +3,7 @@
 // factory at 1e-12; the refusals and their messages; the quirks kept from upstream; checkpoints.
 
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -170,6 +171,25 @@ TEST(ExtraSchedules, GreedyNeedsItsMetric) {
   EXPECT_TRUE(s->takes_metric());
   EXPECT_VALUE_ERROR(s->step_with(std::nullopt), "missing 1 required positional argument: 'metrics'");
   EXPECT_EQ(s->last_epoch(), 0);
+}
+
+TEST(ExtraSchedules, GreedyResetsWhenItsCountdownRunsOutEvenFromTheLowestInteger) {
+  for (int64_t reset_start : {int64_t{1}, std::numeric_limits<int64_t>::min()}) {
+    SCOPED_TRACE(reset_start);
+    SgdFixture f({0.1});
+    tf::GreedyLR s(*f.optimizer, tf::GreedyLROptions().patience(0).factor(0.5).min_lr(0.04).reset_start(reset_start));
+    std::vector<double> lrs;
+    for (double metric : {1.0, 2.0, 3.0, 4.0}) {
+      f.optimizer_step();
+      s.step(metric);
+      lrs.push_back(f.lr());
+    }
+    // The first metric is an improvement (÷ 0.5); then halvings down to min_lr, where the
+    // countdown runs out and everything starts over from the initial lr.
+    EXPECT_EQ(lrs, (std::vector<double>{0.2, 0.1, 0.05, 0.1}));
+    EXPECT_EQ(s.best(), std::numeric_limits<double>::infinity());
+    EXPECT_EQ(s.reset_start(), reset_start);
+  }
 }
 
 // ---- upstream's quirks, kept ----------------------------------------------------------------------
