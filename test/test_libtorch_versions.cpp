@@ -232,7 +232,7 @@ TEST(LibTorchVersions, LibTorchPlateauStartsMaxModeFromFltMin) {
   SgdFixture a({0.1}), b({0.1});
   torch::optim::ReduceLROnPlateauScheduler theirs(*a.optimizer, torch::optim::ReduceLROnPlateauScheduler::max,
                                                   0.5, /*patience=*/0);
-  torchlr::ReduceLROnPlateau ours(*b.optimizer, torchlr::ReduceLROnPlateauOptions().mode("max").factor(0.5).patience(0));
+  torchlr::ReduceLROnPlateau ours(*b.optimizer, torchlr::ReduceLROnPlateauOptions().mode(torchlr::PlateauMode::max).factor(0.5).patience(0));
   for (float metric : {-5.0F, -4.0F}) {
     theirs.step(metric);
     ours.step(metric);
