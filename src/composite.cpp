@@ -91,7 +91,14 @@ void SequentialLR::step() {
   set_last_epoch(epoch);
   try {
     if (index > 0 && milestones_[index - 1] == epoch) {
-      current.update_lr(0.0);
+      // PyTorch calls `scheduler.step(0)`, which counts as a step (SWALR counts its steps).
+      ++current.step_count_;
+      try {
+        current.update_lr(0.0);
+      } catch (...) {
+        --current.step_count_;
+        throw;
+      }
     } else {
       current.step();
     }

@@ -13,6 +13,7 @@
 #include <torchlr/fairseq.h>
 #include <torchlr/lambda.h>
 #include <torchlr/plateau.h>
+#include <torchlr/swa.h>
 #include <torchlr/transformers.h>
 
 #include "factory_internal.h"
@@ -392,6 +393,17 @@ std::vector<SchedulerEntry> builtin_schedulers() {
                    },
                    {{"name", "CosineAnnealingWarmRestarts"}, {"T_0", 2}, {"T_mult", 2}, {"eta_min", 1e-4}},
                    /*takes_metric=*/false, /*composite=*/false, /*fractional_epochs=*/true});
+
+  // torch.optim.swa_utils.SWALR: a torch.optim class, so a bare name like the others.
+  table.push_back({"SWALR",
+                   [](SchedulerArgs& a) {
+                     SWALROptions o(a.required<PerGroup>("swa_lr"));
+                     a.optional_integer_refused_as("anneal_epochs", o.anneal_epochs(),
+                                                   "anneal_epochs must be equal or greater than 0, got ")
+                         .optional("anneal_strategy", o.anneal_strategy());
+                     return a.construct<SWALR>(o);
+                   },
+                   {{"name", "SWALR"}, {"swa_lr", 0.01}, {"anneal_epochs", 3}, {"anneal_strategy", "linear"}}});
 
   // The schedules of other libraries, under `<library>.<the name their users type>`.
   add_transformers(table);

@@ -46,23 +46,22 @@ bool is_implemented_family(const std::string& name) {
   return name.rfind("transformers.", 0) == 0 || name.rfind("fairseq.", 0) == 0;
 }
 
-TEST(ExtraReference, EveryTransformersAndFairseqCaseMatchesUpstream) {
+// Every case of test/data/extra_cases.jsonl (the shared reference's transformers, fairseq and
+// SWALR cases, SWALR inside SequentialLR included) is replayed; none is skipped.
+TEST(ExtraReference, EveryCaseMatchesUpstream) {
   const auto cases = torchlr::testing::load_cases("extra_cases.jsonl");
   int compared = 0;
   int refused = 0;
   for (const auto& c : cases) {
-    const std::string id = c["id"];
-    const std::string name = c["config"]["scheduler"]["name"];
-    if (!is_implemented_family(name)) continue;
-    SCOPED_TRACE(id);
+    SCOPED_TRACE(std::string(c["id"]));
     if (torchlr::testing::replay_case(c, kOtherRefusals)) {
       ++refused;
     } else {
       ++compared;
     }
   }
-  // The shared reference holds 38 transformers and 9 fairseq cases, 7 of them refusals.
-  EXPECT_EQ(compared + refused, 47);
+  // 38 transformers, 9 fairseq (7 of those 47 refusals), 4 SWALR and 2 SequentialLR-with-SWALR cases.
+  EXPECT_EQ(compared + refused, 53);
   EXPECT_EQ(refused, 7);
 }
 

@@ -20,5 +20,6 @@
 #include <torchlr/scheduler_base.h>
 #include <torchlr/state_archive.h>
 #include <torchlr/svg.h>
+#include <torchlr/swa.h>
 #include <torchlr/transformers.h>
 #include <torchlr/version.h>
