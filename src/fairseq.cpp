@@ -10,6 +10,7 @@ namespace torchlr::fairseq {
 namespace {
 
 using detail::check_finite;
+using detail::check_steps;
 
 // fairseq's `lr`: a list of one, or the optimizer's constructor lr when absent.
 double peak_lr_of(const char* scheduler, const char* fixed_hint, const std::optional<std::vector<double>>& lr,
@@ -42,15 +43,6 @@ double python_sum(const std::vector<double>& values) {
   return sum;
 }
 
-// A state field holding an optional list.
-void optional_list_field(StateArchive& archive, const std::string& key, std::optional<std::vector<double>>& value) {
-  bool has = value.has_value();
-  archive.field("has_" + key, has);
-  std::vector<double> v = value.value_or(std::vector<double>{});
-  archive.field(key, v);
-  if (archive.loading()) value = has ? std::optional<std::vector<double>>(std::move(v)) : std::nullopt;
-}
-
 }  // namespace
 
 // ---- inverse_sqrt ---------------------------------------------------------------------------------
@@ -69,7 +61,7 @@ void InverseSquareRootSchedule::derive() {
   const int64_t w = options_.warmup_updates();
   // fairseq divides by warmup_updates at construction, and takes its square root.
   TORCH_CHECK_VALUE(w > 0, name, ": warmup_updates must be positive (fairseq divides by it), but got ", w);
-  TORCH_CHECK_VALUE(w <= detail::kMaxExactInteger, name, ": warmup_updates must be at most 2^53, but got ", w);
+  check_steps(name, "warmup_updates", w);
   warmup_init_lr_ = options_.warmup_init_lr() < 0 ? (w > 0 ? 0.0 : peak_lr_) : options_.warmup_init_lr();
   lr_step_ = (peak_lr_ - warmup_init_lr_) / static_cast<double>(w);
   decay_factor_ = peak_lr_ * std::pow(static_cast<double>(w), 0.5);
@@ -88,7 +80,7 @@ double InverseSquareRootSchedule::get_lr(std::size_t) { return lr_; }
 void InverseSquareRootSchedule::serialize(StateArchive& archive) {
   archive.field("warmup_updates", options_.warmup_updates());
   archive.field("warmup_init_lr", options_.warmup_init_lr());
-  optional_list_field(archive, "lr", options_.lr());
+  detail::optional_field(archive, "lr", options_.lr());
   archive.field("optimizer_lr", optimizer_lr_);
   if (archive.loading()) {
     check_finite("fairseq.inverse_sqrt", "optimizer_lr", optimizer_lr_);
@@ -132,10 +124,9 @@ void TriStageLRSchedule::derive() {
     warmup_steps_ = options_.warmup_steps();
     hold_steps_ = options_.hold_steps();
     decay_steps_ = options_.decay_steps();
-    for (int64_t s : {warmup_steps_, hold_steps_, decay_steps_}) {
-      TORCH_CHECK_VALUE(s >= -detail::kMaxExactInteger && s <= detail::kMaxExactInteger, name,
-                        ": warmup_steps, hold_steps and decay_steps must be within ±2^53, but got ", s);
-    }
+    check_steps(name, "warmup_steps", warmup_steps_);
+    check_steps(name, "hold_steps", hold_steps_);
+    check_steps(name, "decay_steps", decay_steps_);
   }
   TORCH_CHECK_VALUE(warmup_steps_ + hold_steps_ + decay_steps_ > 0, name, ": please specify steps or phase_ratio");
   warmup_rate_ = warmup_steps_ != 0 ? (peak_lr_ - init_lr_) / static_cast<double>(warmup_steps_) : 0.0;
@@ -166,11 +157,11 @@ void TriStageLRSchedule::serialize(StateArchive& archive) {
   archive.field("warmup_steps", options_.warmup_steps());
   archive.field("hold_steps", options_.hold_steps());
   archive.field("decay_steps", options_.decay_steps());
-  optional_list_field(archive, "phase_ratio", options_.phase_ratio());
+  detail::optional_field(archive, "phase_ratio", options_.phase_ratio());
   archive.field("init_lr_scale", options_.init_lr_scale());
   archive.field("final_lr_scale", options_.final_lr_scale());
   archive.field("max_update", options_.max_update());
-  optional_list_field(archive, "lr", options_.lr());
+  detail::optional_field(archive, "lr", options_.lr());
   archive.field("optimizer_lr", optimizer_lr_);
   if (archive.loading()) {
     check_finite("fairseq.tri_stage", "optimizer_lr", optimizer_lr_);

@@ -1,5 +1,6 @@
 #include <torchlr/transformers.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <tuple>
@@ -16,11 +17,9 @@ namespace torchlr::transformers {
 namespace {
 
 using detail::check_finite;
+using detail::check_steps;
+using detail::optional_field;
 using platform::kPi;
-
-// Python's max(a, b) and min(a, b): the first argument unless the second is strictly beyond it.
-double py_max(double a, double b) { return b > a ? b : a; }
-double py_min(double a, double b) { return b < a ? b : a; }
 
 // Python's float `x % y`: the result takes the sign of y.
 double py_mod(double x, double y) {
@@ -31,13 +30,6 @@ double py_mod(double x, double y) {
     r = std::copysign(0.0, y);
   }
   return r;
-}
-
-// Step counts beyond ±2^53 are refused, so that sums of a few of them and a step stay exact in
-// int64_t and convert to double exactly, as Python's integers do.
-void check_steps(const char* scheduler, const char* argument, int64_t value) {
-  TORCH_CHECK_VALUE(value >= -detail::kMaxExactInteger && value <= detail::kMaxExactInteger, scheduler, ": ", argument,
-                    " must be within ±2^53, but got ", value);
 }
 
 // transformers' `float(current_step) / float(max(1, num_warmup_steps))`.
@@ -66,16 +58,6 @@ double resolve_min_lr_rate(const char* scheduler, const std::optional<double>& m
                     ": One of min_lr or min_lr_rate should be set through the `lr_scheduler_kwargs`");
   check_finite(scheduler, "min_lr_rate", *min_lr_rate);
   return *min_lr_rate;
-}
-
-// A state field that is a std::optional: a flag and, when set, the value.
-template <typename T>
-void optional_field(StateArchive& archive, const std::string& key, std::optional<T>& value) {
-  bool has = value.has_value();
-  archive.field("has_" + key, has);
-  T v = value.value_or(T{});
-  archive.field(key, v);
-  if (archive.loading()) value = has ? std::optional<T>(v) : std::nullopt;
 }
 
 // ---- validation, each scheduler's in transformers' order ------------------------------------
@@ -261,7 +243,7 @@ double LinearSchedule::multiplier(int64_t step) const {
   const int64_t w = options_.num_warmup_steps();
   const int64_t t = options_.num_training_steps();
   if (step < w) return linear_warmup(step, w);
-  return py_max(0.0, static_cast<double>(t - step) / static_cast<double>(std::max<int64_t>(1, t - w)));
+  return std::max(0.0, static_cast<double>(t - step) / static_cast<double>(std::max<int64_t>(1, t - w)));
 }
 
 void LinearSchedule::serialize(StateArchive& archive) {
@@ -283,7 +265,7 @@ double CosineSchedule::multiplier(int64_t step) const {
   // transformers (main) computes it as cosine_with_min_lr with a floor of 0.0.
   double factor = 0.5 * (1.0 + std::cos(kPi * options_.num_cycles() * 2.0 * p));
   factor = factor * (1 - 0.0) + 0.0;
-  return py_max(0, factor);
+  return std::max(0.0, factor);
 }
 
 void CosineSchedule::serialize(StateArchive& archive) {
@@ -305,7 +287,7 @@ double CosineWithRestartsSchedule::multiplier(int64_t step) const {
   if (step < w) return linear_warmup(step, w);
   const double p = progress(step, w, options_.num_training_steps());
   if (p >= 1.0) return 0.0;
-  return py_max(0.0, 0.5 * (1.0 + std::cos(kPi * py_mod(options_.num_cycles() * p, 1.0))));
+  return std::max(0.0, 0.5 * (1.0 + std::cos(kPi * py_mod(options_.num_cycles() * p, 1.0))));
 }
 
 void CosineWithRestartsSchedule::serialize(StateArchive& archive) {
@@ -409,7 +391,7 @@ double CosineWithMinLrSchedule::multiplier(int64_t step) const {
   const double p = progress(step, w, options_.num_training_steps());
   double factor = 0.5 * (1.0 + std::cos(kPi * options_.num_cycles() * 2.0 * p));
   factor = factor * (1 - min_lr_rate_) + min_lr_rate_;
-  return py_max(0, factor);
+  return std::max(0.0, factor);
 }
 
 void CosineWithMinLrSchedule::serialize(StateArchive& archive) {
@@ -442,14 +424,14 @@ double CosineWarmupWithMinLrSchedule::multiplier(int64_t step) const {
   const double w = static_cast<double>(options_.num_warmup_steps());
   const double t = static_cast<double>(options_.num_training_steps());
   if (s < w) {
-    if (!options_.warmup_lr_rate()) return (s + 1.) / py_max(1., w);
+    if (!options_.warmup_lr_rate()) return (s + 1.) / std::max(1., w);
     const double r = *options_.warmup_lr_rate();
-    return r + (1.0 - r) * s / py_max(1, w - 1);
+    return r + (1.0 - r) * s / std::max(1.0, w - 1);
   }
-  const double p = (s - w + 1.) / py_max(1., t - w);
+  const double p = (s - w + 1.) / std::max(1., t - w);
   double factor = 0.5 * (1.0 + std::cos(kPi * options_.num_cycles() * 2.0 * p));
   factor = factor * (1 - min_lr_rate_) + min_lr_rate_;
-  return py_max(0, factor);
+  return std::max(0.0, factor);
 }
 
 void CosineWarmupWithMinLrSchedule::serialize(StateArchive& archive) {
@@ -491,7 +473,7 @@ double WarmupStableDecaySchedule::multiplier(int64_t step) const {
       factor = 1.0 - std::sqrt(1.0 - p);
     }
     factor = factor * (1.0 - mu) + mu;
-    return py_max(0.0, factor);
+    return std::max(0.0, factor);
   }
   if (step < w + s) return 1.0;
   if (step < w + s + d) {
@@ -503,7 +485,7 @@ double WarmupStableDecaySchedule::multiplier(int64_t step) const {
       factor = 1.0 - std::sqrt(p);
     }
     factor = factor * (1.0 - mu) + mu;
-    return py_max(0.0, factor);
+    return std::max(0.0, factor);
   }
   return mu;
 }
@@ -563,7 +545,7 @@ void GreedyLR::step(double metric) {
     window_sum_ += current;
     if (static_cast<int64_t>(window_.size()) > options_.window_size()) {
       window_sum_ -= window_.front();
-      window_.erase(window_.begin());
+      window_.pop_front();
     }
     current = window_sum_ / static_cast<double>(window_.size());
   }
@@ -604,7 +586,7 @@ void GreedyLR::reduce_lr() {
   bool all_at_min = true;
   for (std::size_t g = 0; g < groups.size(); ++g) {
     const double old_lr = lr_access_->get(g);
-    const double new_lr = py_max(old_lr * options_.factor(), min_lrs_[g]);
+    const double new_lr = std::max(old_lr * options_.factor(), min_lrs_[g]);
     if (old_lr - new_lr > options_.eps()) lr_access_->set(g, new_lr);
     if (lr_access_->get(g) > min_lrs_[g]) all_at_min = false;
   }
@@ -620,7 +602,7 @@ void GreedyLR::increase_lr() {
   lr_access_->sync(groups);
   for (std::size_t g = 0; g < groups.size(); ++g) {
     const double old_lr = lr_access_->get(g);
-    const double new_lr = py_min(old_lr / options_.factor(), max_lrs_[g]);
+    const double new_lr = std::min(old_lr / options_.factor(), max_lrs_[g]);
     if (new_lr - old_lr > options_.eps()) lr_access_->set(g, new_lr);
   }
   reset_start_ = options_.reset_start();
@@ -681,7 +663,9 @@ void GreedyLR::checkpoint(StateArchive& archive) {
   archive.field("cooldown_counter", cooldown_counter_);
   archive.field("warmup_counter", warmup_counter_);
   archive.field("reset_start", reset_start_);
-  archive.field("window", window_);
+  std::vector<double> window(window_.begin(), window_.end());
+  archive.field("window", window);
+  if (archive.loading()) window_.assign(window.begin(), window.end());
   archive.field("window_sum", window_sum_);
   if (archive.loading()) {
     const auto n = static_cast<std::size_t>(groups);

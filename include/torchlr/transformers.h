@@ -19,6 +19,7 @@
 // `get_*_schedule*` function (or of GreedyLR).
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -168,7 +169,7 @@ class ConstantSchedule final : public LambdaSchedule {
 
 /// `constant_with_warmup`: `get_constant_schedule_with_warmup(optimizer, num_warmup_steps)`.
 struct ConstantWithWarmupScheduleOptions {
-  /* implicit */ ConstantWithWarmupScheduleOptions(int64_t num_warmup_steps) : num_warmup_steps_(num_warmup_steps) {}
+  explicit ConstantWithWarmupScheduleOptions(int64_t num_warmup_steps) : num_warmup_steps_(num_warmup_steps) {}
   TORCH_ARG(int64_t, num_warmup_steps);
 };
 
@@ -191,7 +192,7 @@ class ConstantWithWarmupSchedule final : public LambdaSchedule {
 /// is num_warmup_steps, or 10000 when that is 0. A timescale that is not positive is refused
 /// (transformers divides by zero, or takes the root of a negative number, once warmup ends).
 struct InverseSqrtScheduleOptions {
-  /* implicit */ InverseSqrtScheduleOptions(int64_t num_warmup_steps) : num_warmup_steps_(num_warmup_steps) {}
+  explicit InverseSqrtScheduleOptions(int64_t num_warmup_steps) : num_warmup_steps_(num_warmup_steps) {}
   TORCH_ARG(int64_t, num_warmup_steps);
   TORCH_ARG(std::optional<int64_t>, timescale) = std::nullopt;
 };
@@ -399,7 +400,7 @@ class GreedyLR final : public SchedulerBase {
   int64_t warmup_counter_ = 0;
   int64_t reset_start_;
   // The smoothing window (transformers' StreamingAverage): the metrics in it and their running sum.
-  std::vector<double> window_;
+  std::deque<double> window_;
   double window_sum_ = 0.0;
   std::unique_ptr<detail::LrAccess> lr_access_;
 };
