@@ -15,7 +15,10 @@ using detail::check_steps;
 // fairseq's `lr`: a list of one, or the optimizer's constructor lr when absent.
 double peak_lr_of(const char* scheduler, const char* fixed_hint, const std::optional<std::vector<double>>& lr,
                   double optimizer_lr) {
-  if (!lr) return optimizer_lr;
+  if (!lr) {
+    check_finite(scheduler, "the optimizer's constructor lr (the lr when lr is not given)", optimizer_lr);
+    return optimizer_lr;
+  }
   TORCH_CHECK_VALUE(lr->size() <= 1, scheduler, ": Cannot use a fixed learning rate schedule with ", fixed_hint,
                     ". Consider --lr-scheduler=fixed instead.");
   TORCH_CHECK_VALUE(lr->size() == 1, scheduler, ": lr must hold one value, but it is empty");
@@ -64,7 +67,11 @@ void InverseSquareRootSchedule::derive() {
   check_steps(name, "warmup_updates", w);
   warmup_init_lr_ = options_.warmup_init_lr() < 0 ? (w > 0 ? 0.0 : peak_lr_) : options_.warmup_init_lr();
   lr_step_ = (peak_lr_ - warmup_init_lr_) / static_cast<double>(w);
+  TORCH_CHECK_VALUE(std::isfinite(lr_step_), name, ": (lr - warmup_init_lr) / warmup_updates must be a finite number, "
+                    "but it is ", lr_step_, " (lr ", peak_lr_, ", warmup_init_lr ", warmup_init_lr_, ")");
   decay_factor_ = peak_lr_ * std::pow(static_cast<double>(w), 0.5);
+  TORCH_CHECK_VALUE(std::isfinite(decay_factor_), name, ": lr × sqrt(warmup_updates) must be a finite number, but it is ",
+                    decay_factor_, " (lr ", peak_lr_, ", warmup_updates ", w, ")");
 }
 
 double InverseSquareRootSchedule::lr_at(int64_t num_updates) const {
@@ -82,10 +89,7 @@ void InverseSquareRootSchedule::serialize(StateArchive& archive) {
   archive.field("warmup_init_lr", options_.warmup_init_lr());
   detail::optional_field(archive, "lr", options_.lr());
   archive.field("optimizer_lr", optimizer_lr_);
-  if (archive.loading()) {
-    check_finite("fairseq.inverse_sqrt", "optimizer_lr", optimizer_lr_);
-    derive();
-  }
+  if (archive.loading()) derive();
 }
 
 // ---- tri_stage ------------------------------------------------------------------------------------
@@ -102,7 +106,11 @@ void TriStageLRSchedule::derive() {
   check_finite(name, "init_lr_scale", options_.init_lr_scale());
   check_finite(name, "final_lr_scale", options_.final_lr_scale());
   init_lr_ = options_.init_lr_scale() * peak_lr_;
+  TORCH_CHECK_VALUE(std::isfinite(init_lr_), name, ": init_lr_scale × lr must be a finite number, but it is ", init_lr_,
+                    " (init_lr_scale ", options_.init_lr_scale(), ", lr ", peak_lr_, ")");
   final_lr_ = options_.final_lr_scale() * peak_lr_;
+  TORCH_CHECK_VALUE(std::isfinite(final_lr_), name, ": final_lr_scale × lr must be a finite number, but it is ",
+                    final_lr_, " (final_lr_scale ", options_.final_lr_scale(), ", lr ", peak_lr_, ")");
   const double limit = static_cast<double>(detail::kMaxExactInteger);
   if (options_.phase_ratio()) {
     const auto& ratio = *options_.phase_ratio();
@@ -130,6 +138,9 @@ void TriStageLRSchedule::derive() {
   }
   TORCH_CHECK_VALUE(warmup_steps_ + hold_steps_ + decay_steps_ > 0, name, ": please specify steps or phase_ratio");
   warmup_rate_ = warmup_steps_ != 0 ? (peak_lr_ - init_lr_) / static_cast<double>(warmup_steps_) : 0.0;
+  TORCH_CHECK_VALUE(std::isfinite(warmup_rate_), name,
+                    ": (lr - init_lr_scale × lr) / warmup_steps must be a finite number, but it is ", warmup_rate_,
+                    " (lr ", peak_lr_, ", init_lr_scale ", options_.init_lr_scale(), ")");
   // fairseq: -math.log(final_lr_scale) / decay_steps.
   TORCH_CHECK_VALUE(options_.final_lr_scale() > 0.0, name,
                     ": final_lr_scale must be positive (fairseq takes its logarithm), but got ",
@@ -163,10 +174,7 @@ void TriStageLRSchedule::serialize(StateArchive& archive) {
   archive.field("max_update", options_.max_update());
   detail::optional_field(archive, "lr", options_.lr());
   archive.field("optimizer_lr", optimizer_lr_);
-  if (archive.loading()) {
-    check_finite("fairseq.tri_stage", "optimizer_lr", optimizer_lr_);
-    derive();
-  }
+  if (archive.loading()) derive();
 }
 
 }  // namespace torchlr::fairseq

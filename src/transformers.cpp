@@ -32,6 +32,23 @@ double py_mod(double x, double y) {
   return r;
 }
 
+// The largest progress `(step - num_warmup_steps) / max(1, num_training_steps - num_warmup_steps)`
+// can reach with steps and counts within ±2^53: 2^54.
+constexpr double kMaxProgress = 2.0 * static_cast<double>(detail::kMaxExactInteger);
+
+// transformers' cosines compute cos(π · num_cycles · 2 · progress). A num_cycles that makes the
+// argument infinite at some step is refused: Python's math.cos raises on an infinity, where
+// std::cos gives NaN, which max(0, ·) would silently turn into an lr of 0. The argument grows
+// with the progress (the product rounds monotonically), so checking it at the largest progress
+// the schedule can reach (`max_progress`) covers every step.
+void check_cycles(const char* scheduler, double num_cycles, double max_progress) {
+  check_finite(scheduler, "num_cycles", num_cycles);
+  TORCH_CHECK_VALUE(std::isfinite(kPi * num_cycles * 2.0 * max_progress), scheduler, ": num_cycles (", num_cycles,
+                    ") is too large: the cosine's argument π · num_cycles · 2 · progress would be infinite for "
+                    "progress up to ",
+                    max_progress, " (Python's math.cos raises on it)");
+}
+
 // transformers' `float(current_step) / float(max(1, num_warmup_steps))`.
 double linear_warmup(int64_t step, int64_t warmup) {
   return static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, warmup));
@@ -52,7 +69,11 @@ double resolve_min_lr_rate(const char* scheduler, const std::optional<double>& m
   if (min_lr) {
     check_finite(scheduler, "min_lr", *min_lr);
     TORCH_CHECK_VALUE(lr_init != 0.0, scheduler, ": min_lr is divided by the optimizer's constructor lr, which is 0");
-    return *min_lr / lr_init;
+    const double rate = *min_lr / lr_init;
+    TORCH_CHECK_VALUE(std::isfinite(rate), scheduler, ": min_lr (", *min_lr,
+                      ") divided by the optimizer's constructor lr (", lr_init,
+                      ") must be a finite number (the min_lr_rate in use), but it is ", rate);
+    return rate;
   }
   TORCH_CHECK_VALUE(min_lr_rate.has_value(), scheduler,
                     ": One of min_lr or min_lr_rate should be set through the `lr_scheduler_kwargs`");
@@ -71,7 +92,7 @@ const LinearScheduleOptions& validated(const LinearScheduleOptions& o) {
 const CosineScheduleOptions& validated(const CosineScheduleOptions& o) {
   check_steps("transformers.cosine", "num_warmup_steps", o.num_warmup_steps());
   check_steps("transformers.cosine", "num_training_steps", o.num_training_steps());
-  check_finite("transformers.cosine", "num_cycles", o.num_cycles());
+  check_cycles("transformers.cosine", o.num_cycles(), kMaxProgress);
   return o;
 }
 
@@ -90,6 +111,9 @@ const PolynomialScheduleOptions& validated(const PolynomialScheduleOptions& o, d
   check_finite(name, "power", o.power());
   TORCH_CHECK_VALUE(lr_init > o.lr_end(), name, ": lr_end (", o.lr_end(), ") must be smaller than initial lr (",
                     lr_init, ")");
+  check_finite(name, "the optimizer's constructor lr (initial lr, lr_init)", lr_init);
+  TORCH_CHECK_VALUE(std::isfinite(lr_init - o.lr_end()), name, ": initial lr (", lr_init, ") - lr_end (", o.lr_end(),
+                    ") must be a finite number (transformers' lr_range)");
   // Where transformers would divide by zero once training gets there.
   TORCH_CHECK_VALUE(lr_init != 0.0, name,
                     ": the optimizer's constructor lr (initial lr) is 0, which transformers divides by once warmup ends");
@@ -133,7 +157,7 @@ int64_t timescale_of(const InverseSqrtScheduleOptions& o) {
 const CosineWithMinLrScheduleOptions& validated(const CosineWithMinLrScheduleOptions& o) {
   check_steps("transformers.cosine_with_min_lr", "num_warmup_steps", o.num_warmup_steps());
   check_steps("transformers.cosine_with_min_lr", "num_training_steps", o.num_training_steps());
-  check_finite("transformers.cosine_with_min_lr", "num_cycles", o.num_cycles());
+  check_cycles("transformers.cosine_with_min_lr", o.num_cycles(), kMaxProgress);
   return o;
 }
 
@@ -141,7 +165,8 @@ const CosineWarmupWithMinLrScheduleOptions& validated(const CosineWarmupWithMinL
   const char* name = "transformers.cosine_warmup_with_min_lr";
   check_steps(name, "num_warmup_steps", o.num_warmup_steps());
   check_steps(name, "num_training_steps", o.num_training_steps());
-  check_finite(name, "num_cycles", o.num_cycles());
+  // Its progress `(step - W + 1) / max(1, T - W)`, rounded in double, stays within 2^54 as well.
+  check_cycles(name, o.num_cycles(), kMaxProgress);
   if (o.warmup_lr_rate()) check_finite(name, "warmup_lr_rate", *o.warmup_lr_rate());
   return o;
 }
@@ -155,7 +180,8 @@ const WarmupStableDecayScheduleOptions& validated(const WarmupStableDecaySchedul
   if (o.num_training_steps()) check_steps(name, "num_training_steps", *o.num_training_steps());
   if (o.num_stable_steps()) check_steps(name, "num_stable_steps", *o.num_stable_steps());
   check_finite(name, "min_lr_ratio", o.min_lr_ratio());
-  check_finite(name, "num_cycles", o.num_cycles());
+  // The decay's progress `(step - W - S) / max(1, D)` is below 1 where the cosine is taken.
+  check_cycles(name, o.num_cycles(), 1.0);
   return o;
 }
 
@@ -227,6 +253,12 @@ void parse_config_enum(const std::string& where, const std::string& text, WsdSha
 
 LambdaSchedule::LambdaSchedule(torch::optim::Optimizer& optimizer) : LRScheduler(optimizer) {}
 
+double LambdaSchedule::multiplier(int64_t step) const {
+  // Within ±2^53 the differences and sums of a step and the counts cannot overflow.
+  check_steps(name(), "step", step);
+  return multiplier_at(step);
+}
+
 void LambdaSchedule::prepare_lrs(bool) { factor_ = multiplier(last_epoch()); }
 
 // LambdaLR's `base_lr * lmbda(last_epoch)`.
@@ -239,7 +271,7 @@ LinearSchedule::LinearSchedule(torch::optim::Optimizer& optimizer, const LinearS
   initial_step();
 }
 
-double LinearSchedule::multiplier(int64_t step) const {
+double LinearSchedule::multiplier_at(int64_t step) const {
   const int64_t w = options_.num_warmup_steps();
   const int64_t t = options_.num_training_steps();
   if (step < w) return linear_warmup(step, w);
@@ -258,7 +290,7 @@ CosineSchedule::CosineSchedule(torch::optim::Optimizer& optimizer, const CosineS
   initial_step();
 }
 
-double CosineSchedule::multiplier(int64_t step) const {
+double CosineSchedule::multiplier_at(int64_t step) const {
   const int64_t w = options_.num_warmup_steps();
   if (step < w) return linear_warmup(step, w);
   const double p = progress(step, w, options_.num_training_steps());
@@ -282,7 +314,7 @@ CosineWithRestartsSchedule::CosineWithRestartsSchedule(torch::optim::Optimizer& 
   initial_step();
 }
 
-double CosineWithRestartsSchedule::multiplier(int64_t step) const {
+double CosineWithRestartsSchedule::multiplier_at(int64_t step) const {
   const int64_t w = options_.num_warmup_steps();
   if (step < w) return linear_warmup(step, w);
   const double p = progress(step, w, options_.num_training_steps());
@@ -305,7 +337,7 @@ PolynomialSchedule::PolynomialSchedule(torch::optim::Optimizer& optimizer, const
   initial_step();
 }
 
-double PolynomialSchedule::multiplier(int64_t step) const {
+double PolynomialSchedule::multiplier_at(int64_t step) const {
   const int64_t w = options_.num_warmup_steps();
   const int64_t t = options_.num_training_steps();
   if (step < w) return linear_warmup(step, w);
@@ -321,17 +353,14 @@ void PolynomialSchedule::serialize(StateArchive& archive) {
   archive.field("lr_end", options_.lr_end());
   archive.field("power", options_.power());
   archive.field("lr_init", lr_init_);
-  if (archive.loading()) {
-    check_finite("transformers.polynomial", "lr_init", lr_init_);
-    validated(options_, lr_init_);
-  }
+  if (archive.loading()) validated(options_, lr_init_);
 }
 
 // ---- constant, constant_with_warmup -------------------------------------------------------------
 
 ConstantSchedule::ConstantSchedule(torch::optim::Optimizer& optimizer) : LambdaSchedule(optimizer) { initial_step(); }
 
-double ConstantSchedule::multiplier(int64_t) const { return 1.0; }
+double ConstantSchedule::multiplier_at(int64_t) const { return 1.0; }
 
 ConstantWithWarmupSchedule::ConstantWithWarmupSchedule(torch::optim::Optimizer& optimizer,
                                                        const ConstantWithWarmupScheduleOptions& options)
@@ -339,7 +368,7 @@ ConstantWithWarmupSchedule::ConstantWithWarmupSchedule(torch::optim::Optimizer& 
   initial_step();
 }
 
-double ConstantWithWarmupSchedule::multiplier(int64_t step) const {
+double ConstantWithWarmupSchedule::multiplier_at(int64_t step) const {
   const int64_t w = options_.num_warmup_steps();
   // `float(current_step) / float(max(1.0, num_warmup_steps))`: the same value as the others' warmup.
   if (step < w) return linear_warmup(step, w);
@@ -358,7 +387,7 @@ InverseSqrtSchedule::InverseSqrtSchedule(torch::optim::Optimizer& optimizer, con
   initial_step();
 }
 
-double InverseSqrtSchedule::multiplier(int64_t step) const {
+double InverseSqrtSchedule::multiplier_at(int64_t step) const {
   const int64_t w = options_.num_warmup_steps();
   if (step < w) return linear_warmup(step, w);
   const int64_t shift = timescale_ - w;
@@ -385,7 +414,7 @@ CosineWithMinLrSchedule::CosineWithMinLrSchedule(torch::optim::Optimizer& optimi
   initial_step();
 }
 
-double CosineWithMinLrSchedule::multiplier(int64_t step) const {
+double CosineWithMinLrSchedule::multiplier_at(int64_t step) const {
   const int64_t w = options_.num_warmup_steps();
   if (step < w) return linear_warmup(step, w);
   const double p = progress(step, w, options_.num_training_steps());
@@ -418,7 +447,7 @@ CosineWarmupWithMinLrSchedule::CosineWarmupWithMinLrSchedule(torch::optim::Optim
   initial_step();
 }
 
-double CosineWarmupWithMinLrSchedule::multiplier(int64_t step) const {
+double CosineWarmupWithMinLrSchedule::multiplier_at(int64_t step) const {
   // Upstream converts the three counts to float first.
   const double s = static_cast<double>(step);
   const double w = static_cast<double>(options_.num_warmup_steps());
@@ -459,7 +488,7 @@ WarmupStableDecaySchedule::WarmupStableDecaySchedule(torch::optim::Optimizer& op
   initial_step();
 }
 
-double WarmupStableDecaySchedule::multiplier(int64_t step) const {
+double WarmupStableDecaySchedule::multiplier_at(int64_t step) const {
   const int64_t w = options_.num_warmup_steps();
   const int64_t s = num_stable_steps_;
   const int64_t d = options_.num_decay_steps();

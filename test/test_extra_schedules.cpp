@@ -124,6 +124,30 @@ TEST(ExtraSchedules, BadArgumentsAreRefusedNamingThem) {
       {{{"name", "transformers.greedy"}, {"smooth", true}, {"window_size", 0}},
        "window_size must be at least 1 when smooth is set, but got 0"},
       {{{"name", "transformers.reduce_lr_on_plateau"}, {"factor", 1.5}}, "Factor should be < 1.0."},
+      // π · num_cycles · 2 · progress must stay finite at every step (else std::cos gives NaN
+      // and max(0, NaN) a silent lr of 0; Python's math.cos raises).
+      {{{"name", "transformers.cosine"}, {"num_warmup_steps", 1}, {"num_training_steps", 9}, {"num_cycles", 1e308}},
+       "transformers.cosine: num_cycles (1e+308) is too large"},
+      {{{"name", "transformers.cosine"}, {"num_warmup_steps", 1}, {"num_training_steps", 9}, {"num_cycles", -1e292}},
+       "transformers.cosine: num_cycles (-1e+292) is too large"},
+      {{{"name", "transformers.cosine_with_min_lr"},
+        {"num_warmup_steps", 1},
+        {"num_training_steps", 9},
+        {"num_cycles", 1e300},
+        {"min_lr_rate", 0.1}},
+       "transformers.cosine_with_min_lr: num_cycles (1e+300) is too large"},
+      {{{"name", "transformers.cosine_warmup_with_min_lr"},
+        {"num_warmup_steps", 1},
+        {"num_training_steps", 9},
+        {"num_cycles", 1e300},
+        {"min_lr_rate", 0.1}},
+       "transformers.cosine_warmup_with_min_lr: num_cycles (1e+300) is too large"},
+      {{{"name", "transformers.warmup_stable_decay"},
+        {"num_warmup_steps", 1},
+        {"num_decay_steps", 3},
+        {"num_stable_steps", 3},
+        {"num_cycles", 1e308}},
+       "transformers.warmup_stable_decay: num_cycles (1e+308) is too large"},
       // fairseq
       {{{"name", "fairseq.inverse_sqrt"}, {"warmup_updates", 0}},
        "fairseq.inverse_sqrt: warmup_updates must be positive (fairseq divides by it), but got 0"},
@@ -142,6 +166,19 @@ TEST(ExtraSchedules, BadArgumentsAreRefusedNamingThem) {
       {{{"name", "fairseq.tri_stage"}, {"phase_ratio", {0.1, 0.4, 0.5}}}, "max_update must be positive with phase_ratio"},
       {{{"name", "fairseq.tri_stage"}, {"phase_ratio", {0.5, 0.5}}, {"max_update", 50}},
        "phase_ratio must hold 3 numbers"},
+      // Products that overflow, refused at construction rather than at the step that reaches them.
+      {{{"name", "fairseq.tri_stage"}, {"decay_steps", 5}, {"lr", 1e300}, {"final_lr_scale", 1e10}},
+       "fairseq.tri_stage: final_lr_scale × lr must be a finite number, but it is inf"},
+      {{{"name", "fairseq.tri_stage"}, {"decay_steps", 5}, {"lr", 1e300}, {"init_lr_scale", 1e10}},
+       "fairseq.tri_stage: init_lr_scale × lr must be a finite number, but it is inf"},
+      {{{"name", "fairseq.tri_stage"}, {"warmup_steps", 1}, {"decay_steps", 5}, {"lr", 1.5e308}, {"init_lr_scale", -1.0}},
+       "fairseq.tri_stage: (lr - init_lr_scale × lr) / warmup_steps must be a finite number, but it is inf"},
+      {{{"name", "fairseq.tri_stage"}, {"decay_steps", int64_t{1} << 54}},
+       "fairseq.tri_stage: decay_steps must be within ±2^53, but got 18014398509481984"},
+      {{{"name", "fairseq.inverse_sqrt"}, {"warmup_updates", 4}, {"lr", 1e308}},
+       "fairseq.inverse_sqrt: lr × sqrt(warmup_updates) must be a finite number, but it is inf"},
+      {{{"name", "fairseq.inverse_sqrt"}, {"warmup_updates", (int64_t{1} << 53) + 1}},
+       "fairseq.inverse_sqrt: warmup_updates must be within ±2^53, but got 9007199254740993"},
   };
   for (const auto& r : refusals) {
     SCOPED_TRACE(r.config.dump());
@@ -163,6 +200,85 @@ TEST(ExtraSchedules, TheOptimizersConstructorLrMustAllowTheDivisions) {
   // min_lr_rate needs no division.
   tf::CosineWithMinLrSchedule ok(*f.optimizer, tf::CosineWithMinLrScheduleOptions(1, 9).min_lr_rate(0.1));
   EXPECT_EQ(ok.min_lr_rate(), 0.1);
+}
+
+TEST(ExtraSchedules, TheOptimizersConstructorLrMustKeepTheDerivedNumbersFinite) {
+  const double inf = std::numeric_limits<double>::infinity();
+  {
+    // min_lr / L overflows: the rate would make every lr after warmup NaN, which max(0, NaN)
+    // turned into a silent 0.
+    SgdFixture f({1e-300});
+    EXPECT_VALUE_ERROR((tf::CosineWithMinLrSchedule{*f.optimizer, tf::CosineWithMinLrScheduleOptions(1, 9).min_lr(1e10)}),
+                       "transformers.cosine_with_min_lr: min_lr (1e+10) divided by the optimizer's constructor lr "
+                       "(1e-300) must be a finite number");
+    EXPECT_VALUE_ERROR((tf::CosineWarmupWithMinLrSchedule{
+                           *f.optimizer, tf::CosineWarmupWithMinLrScheduleOptions(1, 9).min_lr(1e10)}),
+                       "transformers.cosine_warmup_with_min_lr: min_lr (1e+10) divided by the optimizer's "
+                       "constructor lr (1e-300) must be a finite number");
+    EXPECT_EQ(f.lr(), 1e-300);
+  }
+  {
+    // polynomial divides by L: an infinite one is refused at construction, as on load.
+    SgdFixture f({0.1});
+    f.optimizer->defaults().set_lr(inf);
+    EXPECT_VALUE_ERROR((tf::PolynomialSchedule{*f.optimizer, tf::PolynomialScheduleOptions(1, 9)}),
+                       "transformers.polynomial: the optimizer's constructor lr (initial lr, lr_init) must be a "
+                       "finite number, but got inf");
+    // fairseq's lr is L when not given.
+    EXPECT_VALUE_ERROR((fs::InverseSquareRootSchedule{*f.optimizer, fs::InverseSquareRootScheduleOptions()}),
+                       "fairseq.inverse_sqrt: the optimizer's constructor lr (the lr when lr is not given) must be "
+                       "a finite number, but got inf");
+    EXPECT_VALUE_ERROR((fs::TriStageLRSchedule{*f.optimizer, fs::TriStageLRScheduleOptions().decay_steps(5)}),
+                       "fairseq.tri_stage: the optimizer's constructor lr (the lr when lr is not given) must be a "
+                       "finite number, but got inf");
+    EXPECT_EQ(f.lr(), 0.1);
+    // Given an lr of their own, they do not use L.
+    fs::TriStageLRSchedule tri(*f.optimizer, fs::TriStageLRScheduleOptions().decay_steps(5).lr(std::vector<double>{0.2}));
+    EXPECT_EQ(f.lr(), 0.2);  // step_update(0): no warmup or hold, the decay starts at lr
+  }
+  {
+    // polynomial's lr_range = L - lr_end overflows.
+    SgdFixture f({1e308});
+    EXPECT_VALUE_ERROR((tf::PolynomialSchedule{*f.optimizer, tf::PolynomialScheduleOptions(1, 9).lr_end(-1e308)}),
+                       "transformers.polynomial: initial lr (1e+308) - lr_end (-1e+308) must be a finite number");
+  }
+}
+
+TEST(ExtraSchedules, ANumCyclesIsRefusedOnlyWhereTheCosineCouldOverflow) {
+  // The cosines' progress reaches 2^54 (steps within ±2^53): π · 1e291 · 2 · 2^54 is finite.
+  SgdFixture f({0.1});
+  tf::CosineSchedule cosine(*f.optimizer, tf::CosineScheduleOptions(0, 10).num_cycles(1e291));
+  const int64_t top = int64_t{1} << 53;
+  EXPECT_GE(cosine.multiplier(top), 0.0);
+  EXPECT_VALUE_ERROR((tf::CosineSchedule{*f.optimizer, tf::CosineScheduleOptions(0, 10).num_cycles(1e293)}),
+                     "transformers.cosine: num_cycles (1e+293) is too large");
+  // warmup_stable_decay takes the cosine only within its decay, where the progress is below 1.
+  tf::WarmupStableDecaySchedule wsd(*f.optimizer, tf::WarmupStableDecayScheduleOptions(0, 4).num_stable_steps(0).num_cycles(1e300));
+  for (int64_t step = 0; step < 6; ++step) EXPECT_TRUE(std::isfinite(wsd.multiplier(step))) << step;
+  // cosine_with_restarts takes (num_cycles · progress) mod 1 with progress below 1: any finite
+  // num_cycles is fine.
+  tf::CosineWithRestartsSchedule restarts(*f.optimizer, tf::CosineWithRestartsScheduleOptions(0, 10).num_cycles(1e308));
+  EXPECT_TRUE(std::isfinite(restarts.multiplier(5)));
+}
+
+TEST(ExtraSchedules, AMultiplierForAStepBeyondTwoToThe53IsRefused) {
+  // multiplier() is public: a step of INT64_MIN once overflowed `t - step` (undefined behaviour).
+  const int64_t top = int64_t{1} << 53;
+  int checked = 0;
+  for (const auto& entry : torchlr::registered_schedulers()) {
+    if (entry.name.rfind("transformers.", 0) != 0 || entry.takes_metric) continue;
+    SCOPED_TRACE(entry.name);
+    SgdFixture f({0.1});
+    auto s = torchlr::make_scheduler(*f.optimizer, entry.example);
+    const auto& lambda = dynamic_cast<const tf::LambdaSchedule&>(*s);
+    for (int64_t step : {std::numeric_limits<int64_t>::min(), -top - 1, top + 1, std::numeric_limits<int64_t>::max()}) {
+      EXPECT_VALUE_ERROR(lambda.multiplier(step), entry.name + ": step must be within ±2^53, but got " +
+                                                      std::to_string(step));
+    }
+    for (int64_t step : {-top, int64_t{0}, top}) EXPECT_TRUE(std::isfinite(lambda.multiplier(step))) << step;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 10);
 }
 
 TEST(ExtraSchedules, GreedyNeedsItsMetric) {

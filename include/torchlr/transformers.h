@@ -45,13 +45,16 @@ namespace transformers {
 /// function of the step count (resuming is rebuilding and setting the count, as upstream).
 class LambdaSchedule : public LRScheduler {
  public:
-  /// transformers' `lr_lambda(current_step)`.
-  virtual double multiplier(int64_t step) const = 0;
+  /// transformers' `lr_lambda(current_step)`. A step beyond ±2^53 is a c10::ValueError (as is
+  /// an epoch beyond it in step(epoch)).
+  double multiplier(int64_t step) const;
 
  protected:
   explicit LambdaSchedule(torch::optim::Optimizer& optimizer);
   void prepare_lrs(bool closed_form) override;
   double get_lr(std::size_t group) override;
+  /// The multiplier at a step within ±2^53.
+  virtual double multiplier_at(int64_t step) const = 0;
 
  private:
   double factor_ = 0.0;  // this step's multiplier
@@ -71,9 +74,9 @@ class LinearSchedule final : public LambdaSchedule {
   LinearSchedule(torch::optim::Optimizer& optimizer, const LinearScheduleOptions& options);
   const LinearScheduleOptions& options() const noexcept { return options_; }
   std::string name() const override { return "transformers.linear"; }
-  double multiplier(int64_t step) const override;
 
  protected:
+  double multiplier_at(int64_t step) const override;
   void serialize(StateArchive& archive) override;
 
  private:
@@ -95,9 +98,9 @@ class CosineSchedule final : public LambdaSchedule {
   CosineSchedule(torch::optim::Optimizer& optimizer, const CosineScheduleOptions& options);
   const CosineScheduleOptions& options() const noexcept { return options_; }
   std::string name() const override { return "transformers.cosine"; }
-  double multiplier(int64_t step) const override;
 
  protected:
+  double multiplier_at(int64_t step) const override;
   void serialize(StateArchive& archive) override;
 
  private:
@@ -120,9 +123,9 @@ class CosineWithRestartsSchedule final : public LambdaSchedule {
   CosineWithRestartsSchedule(torch::optim::Optimizer& optimizer, const CosineWithRestartsScheduleOptions& options);
   const CosineWithRestartsScheduleOptions& options() const noexcept { return options_; }
   std::string name() const override { return "transformers.cosine_with_restarts"; }
-  double multiplier(int64_t step) const override;
 
  protected:
+  double multiplier_at(int64_t step) const override;
   void serialize(StateArchive& archive) override;
 
  private:
@@ -149,9 +152,9 @@ class PolynomialSchedule final : public LambdaSchedule {
   /// The optimizer's constructor lr when the schedule was built (transformers' `lr_init`).
   double lr_init() const noexcept { return lr_init_; }
   std::string name() const override { return "transformers.polynomial"; }
-  double multiplier(int64_t step) const override;
 
  protected:
+  double multiplier_at(int64_t step) const override;
   void serialize(StateArchive& archive) override;
 
  private:
@@ -164,7 +167,9 @@ class ConstantSchedule final : public LambdaSchedule {
  public:
   explicit ConstantSchedule(torch::optim::Optimizer& optimizer);
   std::string name() const override { return "transformers.constant"; }
-  double multiplier(int64_t step) const override;
+
+ protected:
+  double multiplier_at(int64_t step) const override;
 };
 
 /// `constant_with_warmup`: `get_constant_schedule_with_warmup(optimizer, num_warmup_steps)`.
@@ -178,9 +183,9 @@ class ConstantWithWarmupSchedule final : public LambdaSchedule {
   ConstantWithWarmupSchedule(torch::optim::Optimizer& optimizer, const ConstantWithWarmupScheduleOptions& options);
   const ConstantWithWarmupScheduleOptions& options() const noexcept { return options_; }
   std::string name() const override { return "transformers.constant_with_warmup"; }
-  double multiplier(int64_t step) const override;
 
  protected:
+  double multiplier_at(int64_t step) const override;
   void serialize(StateArchive& archive) override;
 
  private:
@@ -204,9 +209,9 @@ class InverseSqrtSchedule final : public LambdaSchedule {
   /// The timescale in use (the option, or its default).
   int64_t timescale() const noexcept { return timescale_; }
   std::string name() const override { return "transformers.inverse_sqrt"; }
-  double multiplier(int64_t step) const override;
 
  protected:
+  double multiplier_at(int64_t step) const override;
   void serialize(StateArchive& archive) override;
 
  private:
@@ -235,9 +240,9 @@ class CosineWithMinLrSchedule final : public LambdaSchedule {
   /// The floor as a fraction of the initial lr (min_lr_rate, or min_lr / L).
   double min_lr_rate() const noexcept { return min_lr_rate_; }
   std::string name() const override { return "transformers.cosine_with_min_lr"; }
-  double multiplier(int64_t step) const override;
 
  protected:
+  double multiplier_at(int64_t step) const override;
   void serialize(StateArchive& archive) override;
 
  private:
@@ -267,9 +272,9 @@ class CosineWarmupWithMinLrSchedule final : public LambdaSchedule {
   const CosineWarmupWithMinLrScheduleOptions& options() const noexcept { return options_; }
   double min_lr_rate() const noexcept { return min_lr_rate_; }
   std::string name() const override { return "transformers.cosine_warmup_with_min_lr"; }
-  double multiplier(int64_t step) const override;
 
  protected:
+  double multiplier_at(int64_t step) const override;
   void serialize(StateArchive& archive) override;
 
  private:
@@ -309,9 +314,9 @@ class WarmupStableDecaySchedule final : public LambdaSchedule {
   /// The stable phase's length in use (may be negative: the decay then starts part-way).
   int64_t num_stable_steps() const noexcept { return num_stable_steps_; }
   std::string name() const override { return "transformers.warmup_stable_decay"; }
-  double multiplier(int64_t step) const override;
 
  protected:
+  double multiplier_at(int64_t step) const override;
   void serialize(StateArchive& archive) override;
 
  private:
