@@ -454,6 +454,70 @@ TEST(ExtraSchedules, ATransformersScheduleServesInsideSequentialLR) {
 // A metric walk with plateaus, rises and falls, so GreedyLR moves in both directions.
 double metric_at(int i) { return 3.0 - 0.1 * (i % 17) + 0.05 * (i % 5) + (i / 40) * 0.7; }
 
+// A config of the same type as `config` with every option different: those it leaves at their
+// defaults set, those it sets left at their defaults or set to something else. A checkpoint is
+// loaded into a scheduler built from it, so an option missing from the checkpoint would keep this
+// scheduler's value and the continuation would differ.
+json other_options(const json& config) {
+  const std::string name = config["name"];
+  // GreedyLR's threshold_mode defaults to "abs", ReduceLROnPlateau's to "rel".
+  const bool rel = config.value("threshold_mode", std::string(name == "transformers.greedy" ? "abs" : "rel")) == "rel";
+  if (name == "transformers.linear") return {{"name", name}, {"num_warmup_steps", 5}, {"num_training_steps", 20}};
+  if (name == "transformers.cosine") {
+    return {{"name", name}, {"num_warmup_steps", 1}, {"num_training_steps", 30}, {"num_cycles", 1.25}};
+  }
+  if (name == "transformers.cosine_with_restarts") {
+    return {{"name", name}, {"num_warmup_steps", 4}, {"num_training_steps", 25}, {"num_cycles", 1.5}};
+  }
+  if (name == "transformers.polynomial") {
+    return {{"name", name}, {"num_warmup_steps", 1}, {"num_training_steps", 30}, {"lr_end", 1e-4}, {"power", 0.5}};
+  }
+  if (name == "transformers.constant") return {{"name", name}};  // no options: only the optimizer differs
+  if (name == "transformers.constant_with_warmup") return {{"name", name}, {"num_warmup_steps", 9}};
+  if (name == "transformers.inverse_sqrt") return {{"name", name}, {"num_warmup_steps", 6}};  // no timescale
+  if (name == "transformers.reduce_lr_on_plateau") {
+    return {{"name", name},         {"mode", "max"},          {"factor", 0.2},
+            {"patience", 3},        {"threshold", 0.01},      {"threshold_mode", rel ? "abs" : "rel"},
+            {"cooldown", 2},        {"min_lr", 1e-3},         {"eps", 1e-4}};
+  }
+  if (name == "transformers.cosine_with_min_lr") {
+    // min_lr instead of min_lr_rate.
+    return {{"name", name}, {"num_warmup_steps", 5}, {"num_training_steps", 20}, {"num_cycles", 1.0}, {"min_lr", 1e-3}};
+  }
+  if (name == "transformers.cosine_warmup_with_min_lr") {
+    // min_lr instead of min_lr_rate, and no warmup_lr_rate.
+    return {{"name", name}, {"num_warmup_steps", 1}, {"num_training_steps", 30}, {"num_cycles", 0.75}, {"min_lr", 2e-3}};
+  }
+  if (name == "transformers.warmup_stable_decay") {
+    // num_stable_steps instead of num_training_steps.
+    return {{"name", name},           {"num_warmup_steps", 4},  {"num_decay_steps", 7},
+            {"num_stable_steps", 3},  {"warmup_type", "cosine"}, {"decay_type", "1-sqrt"},
+            {"min_lr_ratio", 0.3},    {"num_cycles", 1.5}};
+  }
+  if (name == "transformers.greedy") {
+    return {{"name", name},          {"mode", "max"},        {"factor", 0.7},
+            {"patience", 2},         {"threshold", 0.05},    {"threshold_mode", rel ? "abs" : "rel"},
+            {"cooldown", 3},         {"warmup", 2},          {"min_lr", {0.003, 0.002}},
+            {"max_lr", 0.25},        {"eps", 1e-4},          {"smooth", !config.value("smooth", false)},
+            {"window_size", 7},      {"reset_start", 9}};
+  }
+  if (name == "fairseq.inverse_sqrt") {
+    json o{{"name", name}, {"warmup_updates", 9}, {"warmup_init_lr", config.contains("warmup_init_lr") ? -1.0 : 0.02}};
+    if (!config.contains("lr")) o["lr"] = 0.7;
+    return o;
+  }
+  if (name == "fairseq.tri_stage") {
+    json o{{"name", name},         {"warmup_steps", 6},         {"hold_steps", 1},
+           {"decay_steps", 9},     {"init_lr_scale", 0.2},      {"final_lr_scale", 0.3},
+           {"max_update", 30}};
+    if (!config.contains("phase_ratio")) o["phase_ratio"] = {0.1, 0.4, 0.5};
+    if (!config.contains("lr")) o["lr"] = 0.45;
+    return o;
+  }
+  ADD_FAILURE() << "other_options: no other options for " << name;
+  return config;
+}
+
 TEST(ExtraSchedules, CheckpointsContinueExactly) {
   std::vector<json> configs;
   for (const auto& entry : torchlr::registered_schedulers()) {
@@ -473,13 +537,33 @@ TEST(ExtraSchedules, CheckpointsContinueExactly) {
   configs.push_back({{"name", "fairseq.tri_stage"}, {"phase_ratio", {0.25, 0.25, 0.5}}, {"max_update", 20}, {"lr", 0.3}});
   ASSERT_EQ(configs.size(), 16u);
   const json optimizer{{"name", "Adam"}, {"lr", 0.1}, {"param_groups", json::array({json{{"lr", 0.2}}, json::object()})}};
+  // The scheduler resumed into is built from other options and an optimizer whose constructor lr
+  // (and so group 1's lr) differs: everything must come from the checkpoint.
+  const json other_optimizer{
+      {"name", "Adam"}, {"lr", 0.07}, {"param_groups", json::array({json{{"lr", 0.2}}, json::object()})}};
+  auto run = [](torchlr::testing::TraceSubject& subject, int from, int to) {
+    std::vector<std::vector<double>> lrs;
+    for (int i = from; i < to; ++i) {
+      subject.scheduler->step_with(metric_at(i));
+      lrs.push_back(subject.last_lr());
+    }
+    return lrs;
+  };
   for (const auto& config : configs) {
+    const json other = other_options(config);
+    {
+      // The other options make a different schedule, so a continuation that used them would show.
+      SCOPED_TRACE(config.dump() + " against " + other.dump());
+      torchlr::testing::TraceSubject a(optimizer, config);
+      torchlr::testing::TraceSubject b(other_optimizer, other);
+      EXPECT_NE(run(a, 0, 85), run(b, 0, 85));
+    }
     for (int k : {0, 3, 11, 25}) {
-      SCOPED_TRACE(config.dump() + " saved after " + std::to_string(k) + " steps");
+      SCOPED_TRACE(config.dump() + " saved after " + std::to_string(k) + " steps, resumed into " + other.dump());
       torchlr::testing::TraceSubject original(optimizer, config);
       for (int i = 0; i < k; ++i) original.scheduler->step_with(metric_at(i));
       const std::string checkpoint = original.save_bytes();
-      torchlr::testing::TraceSubject resumed(optimizer, config);
+      torchlr::testing::TraceSubject resumed(other_optimizer, other);
       resumed.load_bytes(checkpoint);
       EXPECT_EQ(resumed.last_epoch(), original.last_epoch());
       EXPECT_EQ(resumed.last_lr(), original.last_lr());
