@@ -308,6 +308,85 @@ TEST(ExtraSchedules, GreedyResetsWhenItsCountdownRunsOutEvenFromTheLowestInteger
   }
 }
 
+// ---- exact values the recorded cases do not cover ----------------------------------------------
+//
+// The expected numbers come from a small Python 3 program (no torch) implementing the formulas of
+// ../shared/docs/extra-schedulers.md (section 2.2 for inverse_sqrt, 2.3 for GreedyLR), printed
+// with repr(); the operations are the same, so they are compared exactly.
+
+TEST(ExtraSchedules, GreedySmoothedMaxModeWithARelativeThresholdAndPerGroupBounds) {
+  // GreedyLR(opt, mode="max", factor=0.5, patience=1, threshold=0.25, threshold_mode="rel",
+  //          min_lr=[0.02, 0.01], max_lr=[0.3, 0.12], smooth=True, window_size=3)
+  // Every metric and every window sum is exact in binary, so the means are Python's.
+  SgdFixture f({0.1, 0.05});
+  tf::GreedyLR s(*f.optimizer, tf::GreedyLROptions()
+                                   .mode(torchlr::PlateauMode::max)
+                                   .factor(0.5)
+                                   .patience(1)
+                                   .threshold(0.25)
+                                   .threshold_mode(torchlr::ThresholdMode::rel)
+                                   .min_lr(std::vector<double>{0.02, 0.01})
+                                   .max_lr(std::vector<double>{0.3, 0.12})
+                                   .smooth(true)
+                                   .window_size(3));
+  const std::vector<double> metrics{1.0, 2.0, 4.0, 4.0, 4.25, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 8.0, 8.0, 8.0};
+  // The means of the last 3 metrics (Python's running sum divided by the window's length).
+  const std::vector<double> best{1.0, 1.5, 2.3333333333333335, 3.3333333333333335,
+                                 // 4.25 rises, but its mean 4.083333333333333 is not 25% above the best
+                                 3.3333333333333335, 3.3333333333333335, 3.3333333333333335,
+                                 3.3333333333333335, 3.3333333333333335, 3.3333333333333335,
+                                 3.3333333333333335, 3.3333333333333335,
+                                 // 8 is far above the best, but the mean of 1, 1, 8 only equals it
+                                 3.3333333333333335, 5.666666666666667, 8.0};
+  // Raised after 2 improvements (÷ 0.5), capped at max_lr; lowered after 2 others (× 0.5),
+  // floored at min_lr.
+  const std::vector<double> lr0{0.1, 0.2, 0.2, 0.3, 0.3, 0.15, 0.15, 0.075, 0.075, 0.0375, 0.0375, 0.02, 0.02, 0.02, 0.04};
+  const std::vector<double> lr1{0.05, 0.1, 0.1, 0.12, 0.12, 0.06, 0.06, 0.03, 0.03, 0.015, 0.015, 0.01, 0.01, 0.01, 0.02};
+  const std::vector<int64_t> good{1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0};
+  const std::vector<int64_t> bad{0, 0, 0, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 0};
+  for (std::size_t i = 0; i < metrics.size(); ++i) {
+    SCOPED_TRACE("metric " + std::to_string(i));
+    f.optimizer_step();
+    s.step(metrics[i]);
+    EXPECT_EQ(s.best(), best[i]);
+    EXPECT_EQ(f.lr(0), lr0[i]);
+    EXPECT_EQ(f.lr(1), lr1[i]);
+    EXPECT_EQ(s.get_last_lr(), (std::vector<double>{lr0[i], lr1[i]}));
+    EXPECT_EQ(s.num_good_epochs(), good[i]);
+    EXPECT_EQ(s.num_bad_epochs(), bad[i]);
+    if (i == 11) {
+      EXPECT_EQ(s.reset_start(), 499);
+    }
+  }
+  // Both groups reached their min_lr at metric 12: the reset countdown went from 500 to 499,
+  // and the rise at the last metric restored it.
+  EXPECT_EQ(s.reset_start(), 500);
+}
+
+TEST(ExtraSchedules, TransformersInverseSqrtDefaultsToATimescaleOf10000) {
+  // get_inverse_sqrt_schedule(opt, num_warmup_steps=0): timescale = 0 or 10_000, shift = 10000,
+  // m(s) = 1.0 / math.sqrt((s + shift) / timescale).
+  const std::vector<std::pair<int64_t, double>> expected{
+      {0, 1.0},
+      {1, 0.9999500037496877},
+      {5, 0.9997500937109545},
+      {100, 0.9950371902099893},
+      {10000, 0.7071067811865475},
+      {30000, 0.5},
+      {990000, 0.1},
+  };
+  SgdFixture f({0.3});
+  auto built = torchlr::make_scheduler(*f.optimizer, Config{{"name", "transformers.inverse_sqrt"}, {"num_warmup_steps", 0}});
+  const auto& s = dynamic_cast<const tf::InverseSqrtSchedule&>(*built);
+  EXPECT_EQ(s.timescale(), 10000);
+  EXPECT_FALSE(s.options().timescale().has_value());
+  for (const auto& [step, m] : expected) EXPECT_EQ(s.multiplier(step), m) << step;
+  EXPECT_EQ(f.lr(), 0.3);
+  f.optimizer_step();
+  built->step_with(std::nullopt);
+  EXPECT_EQ(f.lr(), 0.3 * 0.9999500037496877);
+}
+
 // ---- upstream's quirks, kept ----------------------------------------------------------------------
 
 std::vector<double> lrs_over(torchlr::LRScheduler& s, SgdFixture& f, int steps, std::size_t group = 0) {
