@@ -10,11 +10,15 @@ namespace torchlr::fairseq {
 namespace {
 
 using detail::check_finite;
+using detail::check_steps;
 
 // fairseq's `lr`: a list of one, or the optimizer's constructor lr when absent.
 double peak_lr_of(const char* scheduler, const char* fixed_hint, const std::optional<std::vector<double>>& lr,
                   double optimizer_lr) {
-  if (!lr) return optimizer_lr;
+  if (!lr) {
+    check_finite(scheduler, "the optimizer's constructor lr (the lr when lr is not given)", optimizer_lr);
+    return optimizer_lr;
+  }
   TORCH_CHECK_VALUE(lr->size() <= 1, scheduler, ": Cannot use a fixed learning rate schedule with ", fixed_hint,
                     ". Consider --lr-scheduler=fixed instead.");
   TORCH_CHECK_VALUE(lr->size() == 1, scheduler, ": lr must hold one value, but it is empty");
@@ -42,15 +46,6 @@ double python_sum(const std::vector<double>& values) {
   return sum;
 }
 
-// A state field holding an optional list.
-void optional_list_field(StateArchive& archive, const std::string& key, std::optional<std::vector<double>>& value) {
-  bool has = value.has_value();
-  archive.field("has_" + key, has);
-  std::vector<double> v = value.value_or(std::vector<double>{});
-  archive.field(key, v);
-  if (archive.loading()) value = has ? std::optional<std::vector<double>>(std::move(v)) : std::nullopt;
-}
-
 }  // namespace
 
 // ---- inverse_sqrt ---------------------------------------------------------------------------------
@@ -69,10 +64,14 @@ void InverseSquareRootSchedule::derive() {
   const int64_t w = options_.warmup_updates();
   // fairseq divides by warmup_updates at construction, and takes its square root.
   TORCH_CHECK_VALUE(w > 0, name, ": warmup_updates must be positive (fairseq divides by it), but got ", w);
-  TORCH_CHECK_VALUE(w <= detail::kMaxExactInteger, name, ": warmup_updates must be at most 2^53, but got ", w);
+  check_steps(name, "warmup_updates", w);
   warmup_init_lr_ = options_.warmup_init_lr() < 0 ? (w > 0 ? 0.0 : peak_lr_) : options_.warmup_init_lr();
   lr_step_ = (peak_lr_ - warmup_init_lr_) / static_cast<double>(w);
+  TORCH_CHECK_VALUE(std::isfinite(lr_step_), name, ": (lr - warmup_init_lr) / warmup_updates must be a finite number, "
+                    "but it is ", lr_step_, " (lr ", peak_lr_, ", warmup_init_lr ", warmup_init_lr_, ")");
   decay_factor_ = peak_lr_ * std::pow(static_cast<double>(w), 0.5);
+  TORCH_CHECK_VALUE(std::isfinite(decay_factor_), name, ": lr × sqrt(warmup_updates) must be a finite number, but it is ",
+                    decay_factor_, " (lr ", peak_lr_, ", warmup_updates ", w, ")");
 }
 
 double InverseSquareRootSchedule::lr_at(int64_t num_updates) const {
@@ -88,12 +87,9 @@ double InverseSquareRootSchedule::get_lr(std::size_t) { return lr_; }
 void InverseSquareRootSchedule::serialize(StateArchive& archive) {
   archive.field("warmup_updates", options_.warmup_updates());
   archive.field("warmup_init_lr", options_.warmup_init_lr());
-  optional_list_field(archive, "lr", options_.lr());
+  detail::optional_field(archive, "lr", options_.lr());
   archive.field("optimizer_lr", optimizer_lr_);
-  if (archive.loading()) {
-    check_finite("fairseq.inverse_sqrt", "optimizer_lr", optimizer_lr_);
-    derive();
-  }
+  if (archive.loading()) derive();
 }
 
 // ---- tri_stage ------------------------------------------------------------------------------------
@@ -110,7 +106,11 @@ void TriStageLRSchedule::derive() {
   check_finite(name, "init_lr_scale", options_.init_lr_scale());
   check_finite(name, "final_lr_scale", options_.final_lr_scale());
   init_lr_ = options_.init_lr_scale() * peak_lr_;
+  TORCH_CHECK_VALUE(std::isfinite(init_lr_), name, ": init_lr_scale × lr must be a finite number, but it is ", init_lr_,
+                    " (init_lr_scale ", options_.init_lr_scale(), ", lr ", peak_lr_, ")");
   final_lr_ = options_.final_lr_scale() * peak_lr_;
+  TORCH_CHECK_VALUE(std::isfinite(final_lr_), name, ": final_lr_scale × lr must be a finite number, but it is ",
+                    final_lr_, " (final_lr_scale ", options_.final_lr_scale(), ", lr ", peak_lr_, ")");
   const double limit = static_cast<double>(detail::kMaxExactInteger);
   if (options_.phase_ratio()) {
     const auto& ratio = *options_.phase_ratio();
@@ -132,13 +132,15 @@ void TriStageLRSchedule::derive() {
     warmup_steps_ = options_.warmup_steps();
     hold_steps_ = options_.hold_steps();
     decay_steps_ = options_.decay_steps();
-    for (int64_t s : {warmup_steps_, hold_steps_, decay_steps_}) {
-      TORCH_CHECK_VALUE(s >= -detail::kMaxExactInteger && s <= detail::kMaxExactInteger, name,
-                        ": warmup_steps, hold_steps and decay_steps must be within ±2^53, but got ", s);
-    }
+    check_steps(name, "warmup_steps", warmup_steps_);
+    check_steps(name, "hold_steps", hold_steps_);
+    check_steps(name, "decay_steps", decay_steps_);
   }
   TORCH_CHECK_VALUE(warmup_steps_ + hold_steps_ + decay_steps_ > 0, name, ": please specify steps or phase_ratio");
   warmup_rate_ = warmup_steps_ != 0 ? (peak_lr_ - init_lr_) / static_cast<double>(warmup_steps_) : 0.0;
+  TORCH_CHECK_VALUE(std::isfinite(warmup_rate_), name,
+                    ": (lr - init_lr_scale × lr) / warmup_steps must be a finite number, but it is ", warmup_rate_,
+                    " (lr ", peak_lr_, ", init_lr_scale ", options_.init_lr_scale(), ")");
   // fairseq: -math.log(final_lr_scale) / decay_steps.
   TORCH_CHECK_VALUE(options_.final_lr_scale() > 0.0, name,
                     ": final_lr_scale must be positive (fairseq takes its logarithm), but got ",
@@ -166,16 +168,13 @@ void TriStageLRSchedule::serialize(StateArchive& archive) {
   archive.field("warmup_steps", options_.warmup_steps());
   archive.field("hold_steps", options_.hold_steps());
   archive.field("decay_steps", options_.decay_steps());
-  optional_list_field(archive, "phase_ratio", options_.phase_ratio());
+  detail::optional_field(archive, "phase_ratio", options_.phase_ratio());
   archive.field("init_lr_scale", options_.init_lr_scale());
   archive.field("final_lr_scale", options_.final_lr_scale());
   archive.field("max_update", options_.max_update());
-  optional_list_field(archive, "lr", options_.lr());
+  detail::optional_field(archive, "lr", options_.lr());
   archive.field("optimizer_lr", optimizer_lr_);
-  if (archive.loading()) {
-    check_finite("fairseq.tri_stage", "optimizer_lr", optimizer_lr_);
-    derive();
-  }
+  if (archive.loading()) derive();
 }
 
 }  // namespace torchlr::fairseq

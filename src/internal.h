@@ -5,7 +5,9 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <c10/util/Exception.h>
@@ -55,6 +57,24 @@ constexpr int64_t kMaxExactInteger = int64_t{1} << 53;
 /// Whether a counter read from a checkpoint is in [lowest, 2^53].
 inline bool is_valid_count(int64_t value, int64_t lowest = 0) {
   return value >= lowest && value <= kMaxExactInteger;
+}
+
+/// Refuses a step count (or a step) beyond ±2^53, naming it: within that range sums of a few of
+/// them and a step stay exact in int64_t and convert to double exactly, as Python's integers do.
+inline void check_steps(const std::string& scheduler, const char* argument, int64_t value) {
+  TORCH_CHECK_VALUE(is_valid_count(value, -kMaxExactInteger), scheduler, ": ", argument,
+                    " must be within ±2^53, but got ", value);
+}
+
+/// A state field that is a std::optional: a flag `has_<key>` and, when set, the value (a
+/// default-constructed one when not).
+template <typename T>
+void optional_field(StateArchive& archive, const std::string& key, std::optional<T>& value) {
+  bool has = value.has_value();
+  archive.field("has_" + key, has);
+  T v = value.value_or(T{});
+  archive.field(key, v);
+  if (archive.loading()) value = has ? std::optional<T>(std::move(v)) : std::nullopt;
 }
 
 /// Refuses a checkpoint whose list `what` holds a NaN or an infinity.

@@ -1,5 +1,6 @@
 #include <torchlr/transformers.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <tuple>
@@ -16,11 +17,9 @@ namespace torchlr::transformers {
 namespace {
 
 using detail::check_finite;
+using detail::check_steps;
+using detail::optional_field;
 using platform::kPi;
-
-// Python's max(a, b) and min(a, b): the first argument unless the second is strictly beyond it.
-double py_max(double a, double b) { return b > a ? b : a; }
-double py_min(double a, double b) { return b < a ? b : a; }
 
 // Python's float `x % y`: the result takes the sign of y.
 double py_mod(double x, double y) {
@@ -33,11 +32,21 @@ double py_mod(double x, double y) {
   return r;
 }
 
-// Step counts beyond ±2^53 are refused, so that sums of a few of them and a step stay exact in
-// int64_t and convert to double exactly, as Python's integers do.
-void check_steps(const char* scheduler, const char* argument, int64_t value) {
-  TORCH_CHECK_VALUE(value >= -detail::kMaxExactInteger && value <= detail::kMaxExactInteger, scheduler, ": ", argument,
-                    " must be within ±2^53, but got ", value);
+// The largest progress `(step - num_warmup_steps) / max(1, num_training_steps - num_warmup_steps)`
+// can reach with steps and counts within ±2^53: 2^54.
+constexpr double kMaxProgress = 2.0 * static_cast<double>(detail::kMaxExactInteger);
+
+// transformers' cosines compute cos(π · num_cycles · 2 · progress). A num_cycles that makes the
+// argument infinite at some step is refused: Python's math.cos raises on an infinity, where
+// std::cos gives NaN, which max(0, ·) would silently turn into an lr of 0. The argument grows
+// with the progress (the product rounds monotonically), so checking it at the largest progress
+// the schedule can reach (`max_progress`) covers every step.
+void check_cycles(const char* scheduler, double num_cycles, double max_progress) {
+  check_finite(scheduler, "num_cycles", num_cycles);
+  TORCH_CHECK_VALUE(std::isfinite(kPi * num_cycles * 2.0 * max_progress), scheduler, ": num_cycles (", num_cycles,
+                    ") is too large: the cosine's argument π · num_cycles · 2 · progress would be infinite for "
+                    "progress up to ",
+                    max_progress, " (Python's math.cos raises on it)");
 }
 
 // transformers' `float(current_step) / float(max(1, num_warmup_steps))`.
@@ -60,22 +69,16 @@ double resolve_min_lr_rate(const char* scheduler, const std::optional<double>& m
   if (min_lr) {
     check_finite(scheduler, "min_lr", *min_lr);
     TORCH_CHECK_VALUE(lr_init != 0.0, scheduler, ": min_lr is divided by the optimizer's constructor lr, which is 0");
-    return *min_lr / lr_init;
+    const double rate = *min_lr / lr_init;
+    TORCH_CHECK_VALUE(std::isfinite(rate), scheduler, ": min_lr (", *min_lr,
+                      ") divided by the optimizer's constructor lr (", lr_init,
+                      ") must be a finite number (the min_lr_rate in use), but it is ", rate);
+    return rate;
   }
   TORCH_CHECK_VALUE(min_lr_rate.has_value(), scheduler,
                     ": One of min_lr or min_lr_rate should be set through the `lr_scheduler_kwargs`");
   check_finite(scheduler, "min_lr_rate", *min_lr_rate);
   return *min_lr_rate;
-}
-
-// A state field that is a std::optional: a flag and, when set, the value.
-template <typename T>
-void optional_field(StateArchive& archive, const std::string& key, std::optional<T>& value) {
-  bool has = value.has_value();
-  archive.field("has_" + key, has);
-  T v = value.value_or(T{});
-  archive.field(key, v);
-  if (archive.loading()) value = has ? std::optional<T>(v) : std::nullopt;
 }
 
 // ---- validation, each scheduler's in transformers' order ------------------------------------
@@ -89,7 +92,7 @@ const LinearScheduleOptions& validated(const LinearScheduleOptions& o) {
 const CosineScheduleOptions& validated(const CosineScheduleOptions& o) {
   check_steps("transformers.cosine", "num_warmup_steps", o.num_warmup_steps());
   check_steps("transformers.cosine", "num_training_steps", o.num_training_steps());
-  check_finite("transformers.cosine", "num_cycles", o.num_cycles());
+  check_cycles("transformers.cosine", o.num_cycles(), kMaxProgress);
   return o;
 }
 
@@ -108,6 +111,9 @@ const PolynomialScheduleOptions& validated(const PolynomialScheduleOptions& o, d
   check_finite(name, "power", o.power());
   TORCH_CHECK_VALUE(lr_init > o.lr_end(), name, ": lr_end (", o.lr_end(), ") must be smaller than initial lr (",
                     lr_init, ")");
+  check_finite(name, "the optimizer's constructor lr (initial lr, lr_init)", lr_init);
+  TORCH_CHECK_VALUE(std::isfinite(lr_init - o.lr_end()), name, ": initial lr (", lr_init, ") - lr_end (", o.lr_end(),
+                    ") must be a finite number (transformers' lr_range)");
   // Where transformers would divide by zero once training gets there.
   TORCH_CHECK_VALUE(lr_init != 0.0, name,
                     ": the optimizer's constructor lr (initial lr) is 0, which transformers divides by once warmup ends");
@@ -151,7 +157,7 @@ int64_t timescale_of(const InverseSqrtScheduleOptions& o) {
 const CosineWithMinLrScheduleOptions& validated(const CosineWithMinLrScheduleOptions& o) {
   check_steps("transformers.cosine_with_min_lr", "num_warmup_steps", o.num_warmup_steps());
   check_steps("transformers.cosine_with_min_lr", "num_training_steps", o.num_training_steps());
-  check_finite("transformers.cosine_with_min_lr", "num_cycles", o.num_cycles());
+  check_cycles("transformers.cosine_with_min_lr", o.num_cycles(), kMaxProgress);
   return o;
 }
 
@@ -159,7 +165,8 @@ const CosineWarmupWithMinLrScheduleOptions& validated(const CosineWarmupWithMinL
   const char* name = "transformers.cosine_warmup_with_min_lr";
   check_steps(name, "num_warmup_steps", o.num_warmup_steps());
   check_steps(name, "num_training_steps", o.num_training_steps());
-  check_finite(name, "num_cycles", o.num_cycles());
+  // Its progress `(step - W + 1) / max(1, T - W)`, rounded in double, stays within 2^54 as well.
+  check_cycles(name, o.num_cycles(), kMaxProgress);
   if (o.warmup_lr_rate()) check_finite(name, "warmup_lr_rate", *o.warmup_lr_rate());
   return o;
 }
@@ -173,7 +180,8 @@ const WarmupStableDecayScheduleOptions& validated(const WarmupStableDecaySchedul
   if (o.num_training_steps()) check_steps(name, "num_training_steps", *o.num_training_steps());
   if (o.num_stable_steps()) check_steps(name, "num_stable_steps", *o.num_stable_steps());
   check_finite(name, "min_lr_ratio", o.min_lr_ratio());
-  check_finite(name, "num_cycles", o.num_cycles());
+  // The decay's progress `(step - W - S) / max(1, D)` is below 1 where the cosine is taken.
+  check_cycles(name, o.num_cycles(), 1.0);
   return o;
 }
 
@@ -245,6 +253,12 @@ void parse_config_enum(const std::string& where, const std::string& text, WsdSha
 
 LambdaSchedule::LambdaSchedule(torch::optim::Optimizer& optimizer) : LRScheduler(optimizer) {}
 
+double LambdaSchedule::multiplier(int64_t step) const {
+  // Within ±2^53 the differences and sums of a step and the counts cannot overflow.
+  check_steps(name(), "step", step);
+  return multiplier_at(step);
+}
+
 void LambdaSchedule::prepare_lrs(bool) { factor_ = multiplier(last_epoch()); }
 
 // LambdaLR's `base_lr * lmbda(last_epoch)`.
@@ -257,11 +271,11 @@ LinearSchedule::LinearSchedule(torch::optim::Optimizer& optimizer, const LinearS
   initial_step();
 }
 
-double LinearSchedule::multiplier(int64_t step) const {
+double LinearSchedule::multiplier_at(int64_t step) const {
   const int64_t w = options_.num_warmup_steps();
   const int64_t t = options_.num_training_steps();
   if (step < w) return linear_warmup(step, w);
-  return py_max(0.0, static_cast<double>(t - step) / static_cast<double>(std::max<int64_t>(1, t - w)));
+  return std::max(0.0, static_cast<double>(t - step) / static_cast<double>(std::max<int64_t>(1, t - w)));
 }
 
 void LinearSchedule::serialize(StateArchive& archive) {
@@ -276,14 +290,14 @@ CosineSchedule::CosineSchedule(torch::optim::Optimizer& optimizer, const CosineS
   initial_step();
 }
 
-double CosineSchedule::multiplier(int64_t step) const {
+double CosineSchedule::multiplier_at(int64_t step) const {
   const int64_t w = options_.num_warmup_steps();
   if (step < w) return linear_warmup(step, w);
   const double p = progress(step, w, options_.num_training_steps());
   // transformers (main) computes it as cosine_with_min_lr with a floor of 0.0.
   double factor = 0.5 * (1.0 + std::cos(kPi * options_.num_cycles() * 2.0 * p));
   factor = factor * (1 - 0.0) + 0.0;
-  return py_max(0, factor);
+  return std::max(0.0, factor);
 }
 
 void CosineSchedule::serialize(StateArchive& archive) {
@@ -300,12 +314,12 @@ CosineWithRestartsSchedule::CosineWithRestartsSchedule(torch::optim::Optimizer& 
   initial_step();
 }
 
-double CosineWithRestartsSchedule::multiplier(int64_t step) const {
+double CosineWithRestartsSchedule::multiplier_at(int64_t step) const {
   const int64_t w = options_.num_warmup_steps();
   if (step < w) return linear_warmup(step, w);
   const double p = progress(step, w, options_.num_training_steps());
   if (p >= 1.0) return 0.0;
-  return py_max(0.0, 0.5 * (1.0 + std::cos(kPi * py_mod(options_.num_cycles() * p, 1.0))));
+  return std::max(0.0, 0.5 * (1.0 + std::cos(kPi * py_mod(options_.num_cycles() * p, 1.0))));
 }
 
 void CosineWithRestartsSchedule::serialize(StateArchive& archive) {
@@ -323,7 +337,7 @@ PolynomialSchedule::PolynomialSchedule(torch::optim::Optimizer& optimizer, const
   initial_step();
 }
 
-double PolynomialSchedule::multiplier(int64_t step) const {
+double PolynomialSchedule::multiplier_at(int64_t step) const {
   const int64_t w = options_.num_warmup_steps();
   const int64_t t = options_.num_training_steps();
   if (step < w) return linear_warmup(step, w);
@@ -339,17 +353,14 @@ void PolynomialSchedule::serialize(StateArchive& archive) {
   archive.field("lr_end", options_.lr_end());
   archive.field("power", options_.power());
   archive.field("lr_init", lr_init_);
-  if (archive.loading()) {
-    check_finite("transformers.polynomial", "lr_init", lr_init_);
-    validated(options_, lr_init_);
-  }
+  if (archive.loading()) validated(options_, lr_init_);
 }
 
 // ---- constant, constant_with_warmup -------------------------------------------------------------
 
 ConstantSchedule::ConstantSchedule(torch::optim::Optimizer& optimizer) : LambdaSchedule(optimizer) { initial_step(); }
 
-double ConstantSchedule::multiplier(int64_t) const { return 1.0; }
+double ConstantSchedule::multiplier_at(int64_t) const { return 1.0; }
 
 ConstantWithWarmupSchedule::ConstantWithWarmupSchedule(torch::optim::Optimizer& optimizer,
                                                        const ConstantWithWarmupScheduleOptions& options)
@@ -357,7 +368,7 @@ ConstantWithWarmupSchedule::ConstantWithWarmupSchedule(torch::optim::Optimizer& 
   initial_step();
 }
 
-double ConstantWithWarmupSchedule::multiplier(int64_t step) const {
+double ConstantWithWarmupSchedule::multiplier_at(int64_t step) const {
   const int64_t w = options_.num_warmup_steps();
   // `float(current_step) / float(max(1.0, num_warmup_steps))`: the same value as the others' warmup.
   if (step < w) return linear_warmup(step, w);
@@ -376,7 +387,7 @@ InverseSqrtSchedule::InverseSqrtSchedule(torch::optim::Optimizer& optimizer, con
   initial_step();
 }
 
-double InverseSqrtSchedule::multiplier(int64_t step) const {
+double InverseSqrtSchedule::multiplier_at(int64_t step) const {
   const int64_t w = options_.num_warmup_steps();
   if (step < w) return linear_warmup(step, w);
   const int64_t shift = timescale_ - w;
@@ -403,13 +414,13 @@ CosineWithMinLrSchedule::CosineWithMinLrSchedule(torch::optim::Optimizer& optimi
   initial_step();
 }
 
-double CosineWithMinLrSchedule::multiplier(int64_t step) const {
+double CosineWithMinLrSchedule::multiplier_at(int64_t step) const {
   const int64_t w = options_.num_warmup_steps();
   if (step < w) return linear_warmup(step, w);
   const double p = progress(step, w, options_.num_training_steps());
   double factor = 0.5 * (1.0 + std::cos(kPi * options_.num_cycles() * 2.0 * p));
   factor = factor * (1 - min_lr_rate_) + min_lr_rate_;
-  return py_max(0, factor);
+  return std::max(0.0, factor);
 }
 
 void CosineWithMinLrSchedule::serialize(StateArchive& archive) {
@@ -436,20 +447,20 @@ CosineWarmupWithMinLrSchedule::CosineWarmupWithMinLrSchedule(torch::optim::Optim
   initial_step();
 }
 
-double CosineWarmupWithMinLrSchedule::multiplier(int64_t step) const {
+double CosineWarmupWithMinLrSchedule::multiplier_at(int64_t step) const {
   // Upstream converts the three counts to float first.
   const double s = static_cast<double>(step);
   const double w = static_cast<double>(options_.num_warmup_steps());
   const double t = static_cast<double>(options_.num_training_steps());
   if (s < w) {
-    if (!options_.warmup_lr_rate()) return (s + 1.) / py_max(1., w);
+    if (!options_.warmup_lr_rate()) return (s + 1.) / std::max(1., w);
     const double r = *options_.warmup_lr_rate();
-    return r + (1.0 - r) * s / py_max(1, w - 1);
+    return r + (1.0 - r) * s / std::max(1.0, w - 1);
   }
-  const double p = (s - w + 1.) / py_max(1., t - w);
+  const double p = (s - w + 1.) / std::max(1., t - w);
   double factor = 0.5 * (1.0 + std::cos(kPi * options_.num_cycles() * 2.0 * p));
   factor = factor * (1 - min_lr_rate_) + min_lr_rate_;
-  return py_max(0, factor);
+  return std::max(0.0, factor);
 }
 
 void CosineWarmupWithMinLrSchedule::serialize(StateArchive& archive) {
@@ -477,7 +488,7 @@ WarmupStableDecaySchedule::WarmupStableDecaySchedule(torch::optim::Optimizer& op
   initial_step();
 }
 
-double WarmupStableDecaySchedule::multiplier(int64_t step) const {
+double WarmupStableDecaySchedule::multiplier_at(int64_t step) const {
   const int64_t w = options_.num_warmup_steps();
   const int64_t s = num_stable_steps_;
   const int64_t d = options_.num_decay_steps();
@@ -491,7 +502,7 @@ double WarmupStableDecaySchedule::multiplier(int64_t step) const {
       factor = 1.0 - std::sqrt(1.0 - p);
     }
     factor = factor * (1.0 - mu) + mu;
-    return py_max(0.0, factor);
+    return std::max(0.0, factor);
   }
   if (step < w + s) return 1.0;
   if (step < w + s + d) {
@@ -503,7 +514,7 @@ double WarmupStableDecaySchedule::multiplier(int64_t step) const {
       factor = 1.0 - std::sqrt(p);
     }
     factor = factor * (1.0 - mu) + mu;
-    return py_max(0.0, factor);
+    return std::max(0.0, factor);
   }
   return mu;
 }
@@ -563,7 +574,7 @@ void GreedyLR::step(double metric) {
     window_sum_ += current;
     if (static_cast<int64_t>(window_.size()) > options_.window_size()) {
       window_sum_ -= window_.front();
-      window_.erase(window_.begin());
+      window_.pop_front();
     }
     current = window_sum_ / static_cast<double>(window_.size());
   }
@@ -604,7 +615,7 @@ void GreedyLR::reduce_lr() {
   bool all_at_min = true;
   for (std::size_t g = 0; g < groups.size(); ++g) {
     const double old_lr = lr_access_->get(g);
-    const double new_lr = py_max(old_lr * options_.factor(), min_lrs_[g]);
+    const double new_lr = std::max(old_lr * options_.factor(), min_lrs_[g]);
     if (old_lr - new_lr > options_.eps()) lr_access_->set(g, new_lr);
     if (lr_access_->get(g) > min_lrs_[g]) all_at_min = false;
   }
@@ -620,7 +631,7 @@ void GreedyLR::increase_lr() {
   lr_access_->sync(groups);
   for (std::size_t g = 0; g < groups.size(); ++g) {
     const double old_lr = lr_access_->get(g);
-    const double new_lr = py_min(old_lr / options_.factor(), max_lrs_[g]);
+    const double new_lr = std::min(old_lr / options_.factor(), max_lrs_[g]);
     if (new_lr - old_lr > options_.eps()) lr_access_->set(g, new_lr);
   }
   reset_start_ = options_.reset_start();
@@ -681,7 +692,9 @@ void GreedyLR::checkpoint(StateArchive& archive) {
   archive.field("cooldown_counter", cooldown_counter_);
   archive.field("warmup_counter", warmup_counter_);
   archive.field("reset_start", reset_start_);
-  archive.field("window", window_);
+  std::vector<double> window(window_.begin(), window_.end());
+  archive.field("window", window);
+  if (archive.loading()) window_.assign(window.begin(), window.end());
   archive.field("window_sum", window_sum_);
   if (archive.loading()) {
     const auto n = static_cast<std::size_t>(groups);

@@ -38,6 +38,16 @@ class ConfigGenerator {
     static const auto names = names_where([](const auto& e) { return !e.takes_metric && !e.composite; });
     return names;
   }
+  /// The leaves that refuse an optimizer whose constructor lr is 0 whatever their arguments:
+  /// transformers' polynomial divides by it (torchlr refuses; test_extra_schedules.cpp checks it).
+  static bool needs_nonzero_constructor_lr(const std::string& name) { return name == "transformers.polynomial"; }
+  /// leaf_names() without those.
+  static const std::vector<std::string>& leaf_names_for_zero_constructor_lr() {
+    static const auto names = names_where([](const auto& e) {
+      return !e.takes_metric && !e.composite && !needs_nonzero_constructor_lr(e.name);
+    });
+    return names;
+  }
   static const std::vector<std::string>& composite_names() {
     static const auto names = names_where([](const auto& e) { return e.composite; });
     return names;
@@ -87,14 +97,15 @@ class ConfigGenerator {
     return list;
   }
 
-  /// An optimizer with 1-4 groups; `name` empty picks one at random.
-  json optimizer(std::size_t groups, std::string name = "") {
+  /// An optimizer with 1-4 groups; `name` empty picks one at random. With
+  /// `nonzero_constructor_lr` (for a scheduler that needs_nonzero_constructor_lr()), a drawn
+  /// constructor lr of 0 becomes 1e-3; otherwise it stays, and the leaves drawn next avoid what
+  /// it refuses (leaf_names_for_zero_constructor_lr(), min_lr_rate rather than min_lr).
+  json optimizer(std::size_t groups, std::string name = "", bool nonzero_constructor_lr = false) {
     if (name.empty()) name = pick(std::vector<std::string>{"SGD", "Adam", "AdamW", "RMSprop", "Adagrad"});
-    // The constructor lr, which transformers' polynomial and min_lr divide by: never 0 here
-    // (torchlr refuses those configs; test_extra_schedules.cpp checks it). Replacing a drawn 0
-    // draws nothing more, so every other draw stays as it was.
+    // Replacing a drawn 0 draws nothing more, so every other draw stays as it was.
     double constructor_lr = lr();
-    if (constructor_lr == 0.0) constructor_lr = 1e-3;
+    if (constructor_lr == 0.0 && nonzero_constructor_lr) constructor_lr = 1e-3;
     optimizer_lr_ = constructor_lr;
     json o{{"name", name}, {"lr", constructor_lr}};
     auto momentum = [&](json& target) {
@@ -238,7 +249,8 @@ class ConfigGenerator {
     if (chance(0.5)) s["num_cycles"] = uniform(0.0, 2.0);
     if (type == "cosine") return;
     if (type == "cosine_with_min_lr" || type == "cosine_warmup_with_min_lr") {
-      if (chance(0.5)) {
+      // min_lr is divided by the constructor lr: min_lr_rate when that is 0.
+      if (chance(0.5) && optimizer_lr_ != 0.0) {
         s["min_lr"] = optimizer_lr_ * uniform(0.0, 0.5);
       } else {
         s["min_lr_rate"] = chance(0.1) ? uniform(1.0, 2.0) : uniform(0.0, 1.0);
@@ -263,7 +275,8 @@ class ConfigGenerator {
       if (depth > 1 && chance(0.4)) {
         children.push_back(composite(depth - 1, groups, optimizer, steps));
       } else {
-        children.push_back(leaf(pick(leaf_names()), groups, optimizer, steps));
+        const auto& names = optimizer_lr_ == 0.0 ? leaf_names_for_zero_constructor_lr() : leaf_names();
+        children.push_back(leaf(pick(names), groups, optimizer, steps));
       }
     }
     s["schedulers"] = children;
@@ -355,7 +368,7 @@ class ConfigGenerator {
   }
 
   std::mt19937_64 rng_;
-  double optimizer_lr_ = 1e-3;  // the last optimizer()'s constructor lr
+  double optimizer_lr_ = 1e-3;  // the last optimizer()'s constructor lr (may be 0)
 };
 
 }  // namespace torchlr::testing

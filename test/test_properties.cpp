@@ -185,7 +185,7 @@ void check_many(const std::string& label, Make make) {
     int64_t steps = gen.integer(0, 60);
     const std::size_t groups = static_cast<std::size_t>(gen.integer(1, 4));
     const std::string optimizer = gen.pick(std::vector<std::string>{"SGD", "Adam", "AdamW", "RMSprop", "Adagrad"});
-    json config{{"optimizer", gen.optimizer(groups, optimizer)}};
+    json config{{"optimizer", gen.optimizer(groups, optimizer, ConfigGenerator::needs_nonzero_constructor_lr(label))}};
     config["scheduler"] = make(gen, groups, optimizer, steps);
     const auto actions = actions_for(config["scheduler"], steps, gen);
     const auto resume_at = static_cast<std::size_t>(gen.integer(0, steps));

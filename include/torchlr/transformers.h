@@ -19,6 +19,7 @@
 // `get_*_schedule*` function (or of GreedyLR).
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -44,13 +45,16 @@ namespace transformers {
 /// function of the step count (resuming is rebuilding and setting the count, as upstream).
 class LambdaSchedule : public LRScheduler {
  public:
-  /// transformers' `lr_lambda(current_step)`.
-  virtual double multiplier(int64_t step) const = 0;
+  /// transformers' `lr_lambda(current_step)`. A step beyond ±2^53 is a c10::ValueError (as is
+  /// an epoch beyond it in step(epoch)).
+  double multiplier(int64_t step) const;
 
  protected:
   explicit LambdaSchedule(torch::optim::Optimizer& optimizer);
   void prepare_lrs(bool closed_form) override;
   double get_lr(std::size_t group) override;
+  /// The multiplier at a step within ±2^53.
+  virtual double multiplier_at(int64_t step) const = 0;
 
  private:
   double factor_ = 0.0;  // this step's multiplier
@@ -70,9 +74,9 @@ class LinearSchedule final : public LambdaSchedule {
   LinearSchedule(torch::optim::Optimizer& optimizer, const LinearScheduleOptions& options);
   const LinearScheduleOptions& options() const noexcept { return options_; }
   std::string name() const override { return "transformers.linear"; }
-  double multiplier(int64_t step) const override;
 
  protected:
+  double multiplier_at(int64_t step) const override;
   void serialize(StateArchive& archive) override;
 
  private:
@@ -94,9 +98,9 @@ class CosineSchedule final : public LambdaSchedule {
   CosineSchedule(torch::optim::Optimizer& optimizer, const CosineScheduleOptions& options);
   const CosineScheduleOptions& options() const noexcept { return options_; }
   std::string name() const override { return "transformers.cosine"; }
-  double multiplier(int64_t step) const override;
 
  protected:
+  double multiplier_at(int64_t step) const override;
   void serialize(StateArchive& archive) override;
 
  private:
@@ -119,9 +123,9 @@ class CosineWithRestartsSchedule final : public LambdaSchedule {
   CosineWithRestartsSchedule(torch::optim::Optimizer& optimizer, const CosineWithRestartsScheduleOptions& options);
   const CosineWithRestartsScheduleOptions& options() const noexcept { return options_; }
   std::string name() const override { return "transformers.cosine_with_restarts"; }
-  double multiplier(int64_t step) const override;
 
  protected:
+  double multiplier_at(int64_t step) const override;
   void serialize(StateArchive& archive) override;
 
  private:
@@ -148,9 +152,9 @@ class PolynomialSchedule final : public LambdaSchedule {
   /// The optimizer's constructor lr when the schedule was built (transformers' `lr_init`).
   double lr_init() const noexcept { return lr_init_; }
   std::string name() const override { return "transformers.polynomial"; }
-  double multiplier(int64_t step) const override;
 
  protected:
+  double multiplier_at(int64_t step) const override;
   void serialize(StateArchive& archive) override;
 
  private:
@@ -163,12 +167,14 @@ class ConstantSchedule final : public LambdaSchedule {
  public:
   explicit ConstantSchedule(torch::optim::Optimizer& optimizer);
   std::string name() const override { return "transformers.constant"; }
-  double multiplier(int64_t step) const override;
+
+ protected:
+  double multiplier_at(int64_t step) const override;
 };
 
 /// `constant_with_warmup`: `get_constant_schedule_with_warmup(optimizer, num_warmup_steps)`.
 struct ConstantWithWarmupScheduleOptions {
-  /* implicit */ ConstantWithWarmupScheduleOptions(int64_t num_warmup_steps) : num_warmup_steps_(num_warmup_steps) {}
+  explicit ConstantWithWarmupScheduleOptions(int64_t num_warmup_steps) : num_warmup_steps_(num_warmup_steps) {}
   TORCH_ARG(int64_t, num_warmup_steps);
 };
 
@@ -177,9 +183,9 @@ class ConstantWithWarmupSchedule final : public LambdaSchedule {
   ConstantWithWarmupSchedule(torch::optim::Optimizer& optimizer, const ConstantWithWarmupScheduleOptions& options);
   const ConstantWithWarmupScheduleOptions& options() const noexcept { return options_; }
   std::string name() const override { return "transformers.constant_with_warmup"; }
-  double multiplier(int64_t step) const override;
 
  protected:
+  double multiplier_at(int64_t step) const override;
   void serialize(StateArchive& archive) override;
 
  private:
@@ -191,7 +197,7 @@ class ConstantWithWarmupSchedule final : public LambdaSchedule {
 /// is num_warmup_steps, or 10000 when that is 0. A timescale that is not positive is refused
 /// (transformers divides by zero, or takes the root of a negative number, once warmup ends).
 struct InverseSqrtScheduleOptions {
-  /* implicit */ InverseSqrtScheduleOptions(int64_t num_warmup_steps) : num_warmup_steps_(num_warmup_steps) {}
+  explicit InverseSqrtScheduleOptions(int64_t num_warmup_steps) : num_warmup_steps_(num_warmup_steps) {}
   TORCH_ARG(int64_t, num_warmup_steps);
   TORCH_ARG(std::optional<int64_t>, timescale) = std::nullopt;
 };
@@ -203,9 +209,9 @@ class InverseSqrtSchedule final : public LambdaSchedule {
   /// The timescale in use (the option, or its default).
   int64_t timescale() const noexcept { return timescale_; }
   std::string name() const override { return "transformers.inverse_sqrt"; }
-  double multiplier(int64_t step) const override;
 
  protected:
+  double multiplier_at(int64_t step) const override;
   void serialize(StateArchive& archive) override;
 
  private:
@@ -234,9 +240,9 @@ class CosineWithMinLrSchedule final : public LambdaSchedule {
   /// The floor as a fraction of the initial lr (min_lr_rate, or min_lr / L).
   double min_lr_rate() const noexcept { return min_lr_rate_; }
   std::string name() const override { return "transformers.cosine_with_min_lr"; }
-  double multiplier(int64_t step) const override;
 
  protected:
+  double multiplier_at(int64_t step) const override;
   void serialize(StateArchive& archive) override;
 
  private:
@@ -266,9 +272,9 @@ class CosineWarmupWithMinLrSchedule final : public LambdaSchedule {
   const CosineWarmupWithMinLrScheduleOptions& options() const noexcept { return options_; }
   double min_lr_rate() const noexcept { return min_lr_rate_; }
   std::string name() const override { return "transformers.cosine_warmup_with_min_lr"; }
-  double multiplier(int64_t step) const override;
 
  protected:
+  double multiplier_at(int64_t step) const override;
   void serialize(StateArchive& archive) override;
 
  private:
@@ -308,9 +314,9 @@ class WarmupStableDecaySchedule final : public LambdaSchedule {
   /// The stable phase's length in use (may be negative: the decay then starts part-way).
   int64_t num_stable_steps() const noexcept { return num_stable_steps_; }
   std::string name() const override { return "transformers.warmup_stable_decay"; }
-  double multiplier(int64_t step) const override;
 
  protected:
+  double multiplier_at(int64_t step) const override;
   void serialize(StateArchive& archive) override;
 
  private:
@@ -399,7 +405,7 @@ class GreedyLR final : public SchedulerBase {
   int64_t warmup_counter_ = 0;
   int64_t reset_start_;
   // The smoothing window (transformers' StreamingAverage): the metrics in it and their running sum.
-  std::vector<double> window_;
+  std::deque<double> window_;
   double window_sum_ = 0.0;
   std::unique_ptr<detail::LrAccess> lr_access_;
 };
