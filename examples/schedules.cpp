@@ -74,6 +74,17 @@ int main(int argc, char** argv) {
          auto s = std::make_shared<SequentialLR>(o, SequentialLROptions({warmup, cosine}, {5}));
          return std::function<void(int64_t)>([s](int64_t) { s->step(); });
        }},
+      // PyTorch's SWA recipe: a cosine, then SWALR anneals to swa_lr and holds it.
+      {"SequentialLR_cosine_SWALR",
+       "SequentialLR([CosineAnnealingLR(T_max=" + std::to_string(epochs * 3 / 4) +
+           "), SWALR(swa_lr=0.05, anneal_epochs=5)], milestones=[" + std::to_string(epochs * 3 / 4) + "])",
+       false,
+       [epochs](torch::optim::Optimizer& o) {
+         auto cosine = std::make_shared<CosineAnnealingLR>(o, CosineAnnealingLROptions(epochs * 3 / 4));
+         auto swa = std::make_shared<SWALR>(o, SWALROptions(0.05).anneal_epochs(5));
+         auto s = std::make_shared<SequentialLR>(o, SequentialLROptions({cosine, swa}, {epochs * 3 / 4}));
+         return std::function<void(int64_t)>([s](int64_t) { s->step(); });
+       }},
       // Hugging Face transformers' schedules (lr_scheduler_type) and fairseq's, stepped per update.
       {"transformers_cosine",
        "transformers cosine (num_warmup_steps=10, num_training_steps=80): it rises again after 80", false,

@@ -12,22 +12,20 @@
 namespace torchlr {
 namespace {
 
-const SWALROptions& validated(const SWALROptions& o, std::size_t groups, std::vector<double>& swa_lrs) {
-  swa_lrs = o.swa_lr().expand("swa_lr", groups);
-  for (std::size_t g = 0; g < swa_lrs.size(); ++g) {
-    TORCH_CHECK_VALUE(std::isfinite(swa_lrs[g]), "SWALR: swa_lr must be finite, but got ", swa_lrs[g],
-                      " for param group ", g);
-  }
-  TORCH_CHECK_VALUE(o.anneal_epochs() >= 0, "anneal_epochs must be equal or greater than 0, got ", o.anneal_epochs());
-  return o;
-}
-
 double clamp01(double x) { return std::max(0.0, std::min(1.0, x)); }
 
 }  // namespace
 
 SWALR::SWALR(torch::optim::Optimizer& optimizer, const SWALROptions& options)
-    : LRScheduler(optimizer), options_(validated(options, optimizer.param_groups().size(), swa_lrs_)) {
+    : LRScheduler(optimizer),
+      options_(options),
+      swa_lrs_(options.swa_lr().expand("swa_lr", optimizer.param_groups().size())) {
+  for (std::size_t g = 0; g < swa_lrs_.size(); ++g) {
+    TORCH_CHECK_VALUE(std::isfinite(swa_lrs_[g]), "SWALR: swa_lr must be finite, but got ", swa_lrs_[g],
+                      " for param group ", g);
+  }
+  TORCH_CHECK_VALUE(options_.anneal_epochs() >= 0, "anneal_epochs must be equal or greater than 0, got ",
+                    options_.anneal_epochs());
   initial_step();
 }
 

@@ -183,6 +183,10 @@ class ConfigGenerator {
       s["final_div_factor"] = log_uniform(0.5, 1e5);
       add_momenta(s, groups, optimizer, 0.5, 0.99);
       steps = std::min(steps, total);
+    } else if (name == "SWALR") {
+      s["swa_lr"] = per_group(groups, [&] { return chance(0.1) ? 0.0 : log_uniform(1e-5, 1.0); });
+      s["anneal_epochs"] = chance(0.15) ? 0 : integer(1, 30);
+      s["anneal_strategy"] = chance(0.5) ? "cos" : "linear";
     } else if (name.rfind("transformers.", 0) == 0) {
       transformers_leaf(name.substr(13), s);
     } else if (name == "fairseq.inverse_sqrt") {

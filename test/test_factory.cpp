@@ -37,9 +37,9 @@ TEST(Factory, EveryExampleBuildsTheSchedulerItNames) {
     EXPECT_EQ(s->get_last_lr(), lrs_of(*f.optimizer));
     ++built;
   }
-  // Every PyTorch scheduler torchlr has but the two that take functions, transformers' 12 and
-  // fairseq's 2.
-  EXPECT_EQ(built, 13 + 12 + 2);
+  // Every PyTorch scheduler torchlr has but the two that take functions (SWALR included),
+  // transformers' 12 and fairseq's 2.
+  EXPECT_EQ(built, 14 + 12 + 2);
 }
 
 TEST(Factory, AbsentArgumentsKeepTheOptionsStructsDefaults) {
