@@ -91,7 +91,10 @@ void SequentialLR::step() {
   set_last_epoch(epoch);
   try {
     if (index > 0 && milestones_[index - 1] == epoch) {
-      // PyTorch calls `scheduler.step(0)`, which counts as a step (SWALR counts its steps).
+      // PyTorch 2.6 calls `scheduler.step(0)`, which counts as a step (SWALR counts its steps;
+      // the reference traces were recorded from 2.6) and checks that the optimizer stepped.
+      // (Later PyTorch calls `_update_lr(0)`, which does neither: SWALR then lags one step.)
+      if (current.step_count_ == 1) current.warn_if_optimizer_not_stepped();
       ++current.step_count_;
       try {
         current.update_lr(0.0);

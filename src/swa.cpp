@@ -57,6 +57,7 @@ void SWALR::serialize(StateArchive& archive) {
     TORCH_CHECK_VALUE(swa_lrs_.size() == num_groups(), "SWALR: the checkpoint has ", swa_lrs_.size(),
                       " swa_lrs, but the optimizer has ", num_groups(), " param groups");
     detail::check_all_finite_in_checkpoint(name(), "swa_lrs", swa_lrs_);
+    options_.swa_lr(swa_lrs_);  // options() agrees with what the checkpoint set
     TORCH_CHECK_VALUE(options_.anneal_epochs() >= 0, "SWALR: the checkpoint's anneal_epochs is negative: ",
                       options_.anneal_epochs());
   }

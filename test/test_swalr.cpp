@@ -5,12 +5,14 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <torch/optim/sgd.h>
+#include <torch/serialize.h>
 
 #include <torchlr/torchlr.h>
 
@@ -67,6 +69,35 @@ TEST(SWALR, RefusesWithPyTorchsWords) {
   // Nothing was written by the refused constructions.
   EXPECT_EQ(f.lr(0), 0.1);
   EXPECT_EQ(f.lr(1), 0.3);
+}
+
+// A SequentialLR's switch is SWALR's first step (PyTorch 2.6's `step(0)`): with a linear anneal
+// over 2 steps it is halfway at the switch and at swa_lr one step later.
+TEST(SWALR, ASequentialSwitchIsItsFirstStep) {
+  SgdFixture f({0.1});
+  auto hold = std::make_shared<torchlr::ExponentialLR>(*f.optimizer, torchlr::ExponentialLROptions(1.0));
+  auto swa = std::make_shared<torchlr::SWALR>(
+      *f.optimizer, torchlr::SWALROptions(0.02).anneal_epochs(2).anneal_strategy(torchlr::AnnealStrategy::linear));
+  torchlr::SequentialLR s(*f.optimizer, torchlr::SequentialLROptions({hold, swa}, {2}));
+  const auto lrs = torchlr::testing::trajectory(f, s, 4);
+  EXPECT_EQ(lrs, (std::vector<double>{0.1, 0.1, 0.060000000000000005, 0.02, 0.02}));  // 0.02·0.5 + 0.1·0.5
+}
+
+TEST(SWALR, OptionsAgreeWithALoadedCheckpoint) {
+  SgdFixture a({0.1, 0.2}), b({0.1, 0.2});
+  torchlr::SWALR saved(*a.optimizer, torchlr::SWALROptions({0.03, 0.004}).anneal_epochs(3));
+  torchlr::SWALR loaded(*b.optimizer, torchlr::SWALROptions(0.5));
+  torch::serialize::OutputArchive out;
+  saved.save(out);
+  std::ostringstream bytes;
+  out.save_to(bytes);
+  std::istringstream in_bytes(bytes.str());
+  torch::serialize::InputArchive in;
+  in.load_from(in_bytes);
+  loaded.load(in);
+  EXPECT_EQ(loaded.swa_lrs(), (std::vector<double>{0.03, 0.004}));
+  EXPECT_EQ(loaded.options().swa_lr().values(), (std::vector<double>{0.03, 0.004}));
+  EXPECT_EQ(loaded.options().anneal_epochs(), 3);
 }
 
 // The checkpoint carries every option: it resumes into a SWALR built with other ones, alone and
