@@ -32,6 +32,24 @@ struct OptimizerValues {
 };
 OptimizerValues read_optimizer_values(const torch::optim::Optimizer& optimizer);
 
+/// PyTorch's `group.setdefault("initial_lr", group["lr"])` for every group of an optimizer, for a
+/// scheduler that is not an LRScheduler (timm's): shared with the LRSchedulers on the same groups
+/// (src/scheduler.cpp keeps the values) and held for as long as the lease lives.
+class InitialLrLease {
+ public:
+  explicit InitialLrLease(const torch::optim::Optimizer& optimizer);
+  ~InitialLrLease();
+  InitialLrLease(const InitialLrLease&) = delete;
+  InitialLrLease& operator=(const InitialLrLease&) = delete;
+  /// Each group's initial lr.
+  const std::vector<double>& values() const noexcept { return values_; }
+
+ private:
+  const torch::optim::Optimizer* optimizer_;
+  std::vector<double> values_;
+  std::vector<uint64_t> generations_;
+};
+
 /// Python's `a % b` for integers: the result has the sign of `b` (C++ truncates instead).
 inline int64_t floor_mod(int64_t a, int64_t b) {
   const int64_t r = a % b;

@@ -104,6 +104,24 @@ constexpr int64_t kFormatVersion = 1;
 }  // namespace
 
 namespace detail {
+
+InitialLrLease::InitialLrLease(const torch::optim::Optimizer& optimizer) : optimizer_(&optimizer) {
+  const auto& groups = optimizer.param_groups();
+  values_.reserve(groups.size());
+  generations_.reserve(groups.size());
+  for (std::size_t i = 0; i < groups.size(); ++i) {
+    const auto acquired = InitialLrRegistry::instance().acquire(optimizer, i, groups[i].options().get_lr(), false);
+    values_.push_back(acquired.initial_lr);
+    generations_.push_back(acquired.generation);
+  }
+}
+
+InitialLrLease::~InitialLrLease() {
+  for (std::size_t i = 0; i < generations_.size(); ++i) {
+    InitialLrRegistry::instance().release(optimizer_, i, generations_[i]);
+  }
+}
+
 OptimizerValues read_optimizer_values(const torch::optim::Optimizer& optimizer) {
   OptimizerValues values;
   for (const auto& group : optimizer.param_groups()) {

@@ -14,6 +14,7 @@
 #include <torchlr/lambda.h>
 #include <torchlr/plateau.h>
 #include <torchlr/swa.h>
+#include <torchlr/timm.h>
 #include <torchlr/transformers.h>
 
 #include "factory_internal.h"
@@ -216,6 +217,164 @@ void add_transformers(std::vector<SchedulerEntry>& table) {
                    /*takes_metric=*/true});
 }
 
+// timm's noise_range_t: null (no noise), a number (the start) or [start, end).
+void timm_noise_range(SchedulerArgs& a, const std::string& key, std::vector<double>& target) {
+  if (!a.has(key)) return;
+  const ConfigValue& v = a.raw(key);
+  if (v.is_null()) {
+    target.clear();
+  } else if (v.is_list()) {
+    target = a.required<std::vector<double>>(key);
+    // timm indexes [0] and [1] of a list: one of another length fails (or is cut) there.
+    TORCH_CHECK_VALUE(target.size() == 2, a.where(key), " must be a number or a list of 2 numbers [start, end), but it has ",
+                      target.size());
+  } else {
+    target = {a.required<double>(key)};
+  }
+}
+
+// The arguments every timm scheduler takes: warmup, noise, and the per-group lr_scale (which the
+// trace format puts in the optimizer's param groups, as timm reads it from there).
+template <typename Options>
+void timm_common(SchedulerArgs& a, Options& o) {
+  a.optional("warmup_t", o.warmup_t()).optional("warmup_lr_init", o.warmup_lr_init());
+  timm_noise_range(a, "noise_range_t", o.noise_range_t());
+  a.optional("noise_pct", o.noise_pct()).optional("noise_std", o.noise_std());
+  // noise_seed None means 42 in timm's base class.
+  std::optional<int64_t> seed = o.noise_seed();
+  a.optional("noise_seed", seed);
+  o.noise_seed(seed.value_or(timm::kDefaultNoiseSeed));
+  a.optional("lr_scale", o.lr_scale());
+}
+
+// Cosine, Tanh and Poly's cycle arguments.
+template <typename Options>
+void timm_cycles(SchedulerArgs& a, Options& o) {
+  a.optional("lr_min", o.lr_min())
+      .optional("cycle_mul", o.cycle_mul())
+      .optional("cycle_decay", o.cycle_decay())
+      .optional("cycle_limit", o.cycle_limit())
+      .optional("warmup_prefix", o.warmup_prefix())
+      .optional("t_in_epochs", o.t_in_epochs());
+  timm_common(a, o);
+}
+
+void add_timm(std::vector<SchedulerEntry>& table) {
+  using namespace torchlr::timm;
+  // Flags: no metric required (Plateau's is), not composite, no fractional epochs, no
+  // steps_to_epochs, stepped as timm's.
+  auto add = [&table](std::string name, SchedulerMaker make, Config example, bool takes_metric = false) {
+    table.push_back({std::move(name), std::move(make), std::move(example), takes_metric, /*composite=*/false,
+                     /*fractional_epochs=*/false, /*steps_to_epochs=*/false, /*timm_protocol=*/true});
+  };
+  add("timm.CosineLRScheduler",
+      [](SchedulerArgs& a) {
+        CosineLRSchedulerOptions o(a.required<int64_t>("t_initial"));
+        timm_cycles(a, o);
+        a.optional("k_decay", o.k_decay());
+        return a.construct<CosineLRScheduler>(o);
+      },
+      {{"name", "timm.CosineLRScheduler"},
+       {"t_initial", 8},
+       {"lr_min", 1e-4},
+       {"warmup_t", 2},
+       {"warmup_lr_init", 1e-3},
+       {"cycle_limit", 2},
+       {"cycle_decay", 0.5}});
+  add("timm.TanhLRScheduler",
+      [](SchedulerArgs& a) {
+        TanhLRSchedulerOptions o(a.required<int64_t>("t_initial"));
+        a.optional("lb", o.lb()).optional("ub", o.ub());
+        timm_cycles(a, o);
+        return a.construct<TanhLRScheduler>(o);
+      },
+      {{"name", "timm.TanhLRScheduler"}, {"t_initial", 10}, {"lr_min", 1e-4}, {"warmup_t", 2}});
+  add("timm.StepLRScheduler",
+      [](SchedulerArgs& a) {
+        StepLRSchedulerOptions o(a.required<double>("decay_t"));
+        a.optional("decay_rate", o.decay_rate())
+            .optional("warmup_prefix", o.warmup_prefix())
+            .optional("t_in_epochs", o.t_in_epochs());
+        timm_common(a, o);
+        return a.construct<StepLRScheduler>(o);
+      },
+      {{"name", "timm.StepLRScheduler"}, {"decay_t", 3}, {"decay_rate", 0.5}, {"warmup_t", 1}});
+  add("timm.MultiStepLRScheduler",
+      [](SchedulerArgs& a) {
+        MultiStepLRSchedulerOptions o(a.required<std::vector<int64_t>>("decay_t"));
+        a.optional("decay_rate", o.decay_rate())
+            .optional("warmup_prefix", o.warmup_prefix())
+            .optional("t_in_epochs", o.t_in_epochs());
+        timm_common(a, o);
+        return a.construct<MultiStepLRScheduler>(o);
+      },
+      {{"name", "timm.MultiStepLRScheduler"}, {"decay_t", {3, 6}}, {"decay_rate", 0.3}});
+  add("timm.PolyLRScheduler",
+      [](SchedulerArgs& a) {
+        PolyLRSchedulerOptions o(a.required<int64_t>("t_initial"));
+        a.optional("power", o.power()).optional("k_decay", o.k_decay());
+        timm_cycles(a, o);
+        return a.construct<PolyLRScheduler>(o);
+      },
+      {{"name", "timm.PolyLRScheduler"}, {"t_initial", 9}, {"power", 2.0}, {"lr_min", 1e-4}});
+  add("timm.PlateauLRScheduler",
+      [](SchedulerArgs& a) {
+        PlateauLRSchedulerOptions o;
+        a.optional("decay_rate", o.decay_rate())
+            .optional("patience_t", o.patience_t())
+            .optional("threshold", o.threshold())
+            .optional("cooldown_t", o.cooldown_t())
+            .optional("lr_min", o.lr_min())
+            .optional("mode", o.mode())
+            .optional("noise_type", o.noise_type());
+        timm_common(a, o);
+        return a.construct<PlateauLRScheduler>(o);
+      },
+      {{"name", "timm.PlateauLRScheduler"}, {"patience_t", 1}, {"decay_rate", 0.5}, {"warmup_t", 2}},
+      /*takes_metric=*/true);
+  add("timm.create_scheduler_v2",
+      [](SchedulerArgs& a) -> std::unique_ptr<SchedulerBase> {
+        CreateSchedulerV2Options o;
+        a.optional("sched", o.sched())
+            .optional("num_epochs", o.num_epochs())
+            .optional("decay_epochs", o.decay_epochs())
+            .optional("decay_milestones", o.decay_milestones())
+            .optional("cooldown_epochs", o.cooldown_epochs())
+            .optional("patience_epochs", o.patience_epochs())
+            .optional("decay_rate", o.decay_rate())
+            .optional("min_lr", o.min_lr())
+            .optional("warmup_lr", o.warmup_lr())
+            .optional("warmup_epochs", o.warmup_epochs())
+            .optional("warmup_prefix", o.warmup_prefix())
+            .optional("noise_pct", o.noise_pct())
+            .optional("noise_std", o.noise_std())
+            .optional("noise_seed", o.noise_seed())
+            .optional("cycle_mul", o.cycle_mul())
+            .optional("cycle_decay", o.cycle_decay())
+            .optional("cycle_limit", o.cycle_limit())
+            .optional("k_decay", o.k_decay())
+            .optional("plateau_mode", o.plateau_mode())
+            .optional("step_on_epochs", o.step_on_epochs())
+            .optional("updates_per_epoch", o.updates_per_epoch())
+            .optional("lr_scale", o.lr_scale());
+        // noise: null, a number, or a list (one element is a number, as timm).
+        if (a.has("noise")) {
+          const ConfigValue& v = a.raw("noise");
+          if (v.is_null()) {
+            o.noise({});
+          } else if (v.is_list()) {
+            o.noise(a.required<std::vector<double>>("noise"));
+          } else {
+            o.noise({a.required<double>("noise")});
+          }
+        }
+        a.finish();
+        return create_scheduler_v2(a.optimizer(), o).scheduler;
+      },
+      {{"name", "timm.create_scheduler_v2"}, {"sched", "cosine"}, {"num_epochs", 10}, {"warmup_epochs", 2},
+       {"cycle_limit", 2}});
+}
+
 void add_fairseq(std::vector<SchedulerEntry>& table) {
   using namespace torchlr::fairseq;
   table.push_back({"fairseq.inverse_sqrt",
@@ -407,6 +566,7 @@ std::vector<SchedulerEntry> builtin_schedulers() {
 
   // The schedules of other libraries, under `<library>.<the name their users type>`.
   add_transformers(table);
+  add_timm(table);
   add_fairseq(table);
   return table;
 }

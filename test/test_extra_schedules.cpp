@@ -1,4 +1,4 @@
-// The schedules of other libraries: Hugging Face transformers' and fairseq's. Every recorded
+// The schedules of other libraries: Hugging Face transformers', timm's and fairseq's. Every recorded
 // upstream case (test/data/extra_cases.jsonl, from ../shared/reference) replayed through the
 // factory: the lrs at 1e-12, upstream's refusals refused; the refusals and their messages; the
 // quirks kept from upstream; exact values for what the recorded cases do not cover; checkpoints.
@@ -42,6 +42,14 @@ const torchlr::testing::Refusals kOtherRefusals = {
      "fairseq.tri_stage: decay_steps must not be 0 (fairseq divides by it)"},
     {{"AssertionError: phase ratios must add up to 1", "fairseq.tri_stage"},
      "fairseq.tri_stage: phase ratios must add up to 1"},
+    {{"AssertionError: ", "timm.CosineLRScheduler"},
+     "timm.CosineLRScheduler: t_initial must be positive (timm asserts t_initial > 0), but got 0"},
+    {{"AssertionError: ", "timm.PolyLRScheduler"},
+     "timm.PolyLRScheduler: t_initial must be positive (timm asserts t_initial > 0), but got -3"},
+    {{"AssertionError: ", "timm.TanhLRScheduler"},
+     "timm.TanhLRScheduler: lb must be smaller than ub (timm asserts lb < ub), but got lb 2 and ub 1"},
+    {{"ZeroDivisionError: integer division or modulo by zero", "timm.StepLRScheduler"},
+     "timm.StepLRScheduler: decay_t must be positive (timm divides by it), but got 0"},
 };
 
 bool is_implemented_family(const std::string& name) {
@@ -63,10 +71,11 @@ TEST(ExtraReference, EveryCaseMatchesUpstream) {
     }
   }
   // 38 transformers and 9 fairseq cases (40 lr sequences and 7 refusals: 3 ValueErrors, whose
-  // message torchlr gives, and 4 other errors, see kOtherRefusals), 4 SWALR cases and 2 SequentialLR
-  // cases with SWALR.
-  EXPECT_EQ(compared, 46);
-  EXPECT_EQ(refused, 7);
+  // message torchlr gives, and 4 other errors, see kOtherRefusals), 4 SWALR cases, 2 SequentialLR
+  // cases with SWALR, and 25 timm cases (20 lr sequences; 5 refusals: 1 ValueError, 4 others).
+  EXPECT_EQ(cases.size(), 78u);
+  EXPECT_EQ(compared, 66);
+  EXPECT_EQ(refused, 12);
 }
 
 // ---- refusals -----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@
 #include <torchlr/factory.h>
 #include <torchlr/momentum.h>
 #include <torchlr/scheduler.h>
+#include <torchlr/timm.h>
 
 namespace torchlr::trace {
 namespace {
@@ -261,10 +262,11 @@ std::string names_where(Flag flag) {
   return out;
 }
 std::string epoch_schedulers() {
-  return names_where([](const SchedulerEntry& e) { return e.fractional_epochs || e.steps_to_epochs; });
+  return names_where(
+      [](const SchedulerEntry& e) { return e.fractional_epochs || e.steps_to_epochs || e.timm_protocol; });
 }
 std::string metric_schedulers() {
-  return names_where([](const SchedulerEntry& e) { return e.takes_metric; });
+  return names_where([](const SchedulerEntry& e) { return e.takes_metric || e.timm_protocol; });
 }
 
 // A trace keeps every row in memory; beyond this it would be a typo, not a schedule.
@@ -281,27 +283,69 @@ std::unique_ptr<SchedulerBase> make_scheduler(const json& config, torch::optim::
   return torchlr::make_scheduler(optimizer, config_from_json(config, "scheduler"), "scheduler");
 }
 
+namespace {
+
+// timm reads each group's `lr_scale` from the param group itself; LibTorch groups cannot hold it,
+// so the trace moves the groups' values into the scheduler's `lr_scale` (1 for a group without).
+// Only timm's schedulers use it: for any other it would be silently ignored, so it is refused.
+void move_lr_scales(json& optimizer, json& scheduler, const std::optional<SchedulerEntry>& entry) {
+  if (!optimizer.is_object() || !optimizer.contains("param_groups") || !optimizer["param_groups"].is_array()) return;
+  json& groups = optimizer["param_groups"];
+  std::vector<double> scales(groups.size(), 1.0);
+  bool any = false;
+  for (std::size_t i = 0; i < groups.size(); ++i) {
+    if (!groups[i].is_object() || !groups[i].contains("lr_scale")) continue;
+    const std::string where = "optimizer.param_groups[" + std::to_string(i) + "].lr_scale";
+    TORCH_CHECK_VALUE(entry && entry->timm_protocol, where, " is only accepted for timm's schedulers (timm.*)");
+    const json& v = groups[i]["lr_scale"];
+    TORCH_CHECK_VALUE(v.is_number(), where, " must be a number, but got ", v.dump());
+    scales[i] = v.get<double>();
+    groups[i].erase("lr_scale");
+    any = true;
+  }
+  if (!any) return;
+  TORCH_CHECK_VALUE(scheduler.is_object() && !scheduler.contains("lr_scale"),
+                    "scheduler.lr_scale and optimizer.param_groups[].lr_scale cannot both be given");
+  scheduler["lr_scale"] = scales;
+}
+
+}  // namespace
+
 TraceRun::TraceRun(const json& config) {
   Object top(config, "config");
-  optimizer_ = build_optimizer(top.raw("optimizer"), params_);
-  const json& scheduler = top.raw("scheduler");
+  json optimizer = top.raw("optimizer");
+  json scheduler = top.raw("scheduler");
   steps_ = top.integer("steps");
   TORCH_CHECK_VALUE(steps_ >= 0 && steps_ <= kMaxSteps, "config.steps must be an integer in [0, ", kMaxSteps,
                     "], but got ", steps_);
   // What the scheduler's step takes comes from the table; an unknown name is refused below.
   const auto entry = find_scheduler(name_of(scheduler));
+  const bool timm = entry && entry->timm_protocol;
+  move_lr_scales(optimizer, scheduler, entry);
+  if (timm && scheduler.contains("call")) {
+    // Which of timm's two calls the trace makes (the other does nothing upstream).
+    const json& call = scheduler["call"];
+    TORCH_CHECK_VALUE(call.is_string() && (call == "step" || call == "step_update"),
+                      "scheduler.call must be \"step\" or \"step_update\", but got ", call.dump());
+    timm_call_ = call.get<std::string>();
+    scheduler.erase("call");
+  }
+  optimizer_ = build_optimizer(optimizer, params_);
   if (top.has("epochs")) {
-    TORCH_CHECK_VALUE(entry && (entry->fractional_epochs || entry->steps_to_epochs),
+    TORCH_CHECK_VALUE(entry && (entry->fractional_epochs || entry->steps_to_epochs || entry->timm_protocol),
                       "config.epochs is only accepted for ", epoch_schedulers());
     epochs_ = top.numbers("epochs");
     TORCH_CHECK_VALUE(static_cast<int64_t>(epochs_.size()) >= steps_, "config.epochs has ",
                       epochs_.size(), " values, but steps is ", steps_);
   }
   const bool takes_metric = entry && entry->takes_metric;
-  TORCH_CHECK_VALUE(takes_metric == top.has("metrics"),
-                    takes_metric ? "config.metrics is required for " + entry->name + " (one number per step)"
-                                 : "config.metrics is only accepted for " + metric_schedulers());
-  if (takes_metric) {
+  // timm's step takes a metric or none, whichever scheduler it is.
+  if (!timm) {
+    TORCH_CHECK_VALUE(takes_metric == top.has("metrics"),
+                      takes_metric ? "config.metrics is required for " + entry->name + " (one number per step)"
+                                   : "config.metrics is only accepted for " + metric_schedulers());
+  }
+  if (top.has("metrics")) {
     const json& values = top.raw("metrics");
     TORCH_CHECK_VALUE(values.is_array(), "config.metrics must be an array of numbers");
     // Metrics may be NaN or Inf on purpose; JSON writes those as null or strings, so accept them.
@@ -339,7 +383,9 @@ std::vector<Row> TraceRun::run() {
     for (auto& p : params_) p.mutable_grad() = torch::zeros_like(p);
     optimizer_->step();
     const auto k = static_cast<std::size_t>(step - 1);
-    if (!epochs_.empty()) {
+    if (auto* timm = dynamic_cast<timm::Scheduler*>(scheduler_.get())) {
+      step_timm(*timm, k, step);
+    } else if (!epochs_.empty()) {
       auto* epoch_scheduler = dynamic_cast<LRScheduler*>(scheduler_.get());
       TORCH_CHECK_VALUE(epoch_scheduler != nullptr, "config.epochs: ", scheduler_->name(),
                         " has no step(epoch)");
@@ -350,6 +396,24 @@ std::vector<Row> TraceRun::run() {
     record(step, rows);
   }
   return rows;
+}
+
+void TraceRun::step_timm(timm::Scheduler& scheduler, std::size_t k, int64_t step) {
+  // timm's train.py passes absolute counts: t = k, or the config's epochs.
+  int64_t t = step;
+  if (!epochs_.empty()) {
+    const double e = epochs_[k];
+    TORCH_CHECK_VALUE(e == std::floor(e) && std::abs(e) <= 9.007199254740992e15, "config.epochs[", k,
+                      "] must be an integer for ", scheduler.name(), ", but got ", e);
+    t = static_cast<int64_t>(e);
+  }
+  const std::optional<double> metric = metrics_.empty() ? std::nullopt : std::optional<double>(metrics_[k]);
+  const bool on_epoch = timm_call_.empty() ? scheduler.t_in_epochs() : timm_call_ == "step";
+  if (on_epoch) {
+    scheduler.step(t, metric);
+  } else {
+    scheduler.step_update(t, metric);
+  }
 }
 
 void TraceRun::record(int64_t step, std::vector<Row>& rows) const {

@@ -17,6 +17,10 @@
 #include <torchlr/schedule_plot.h>
 #include <torchlr/scheduler_base.h>
 
+namespace torchlr::timm {
+class Scheduler;
+}  // namespace torchlr::timm
+
 namespace torchlr::trace {
 
 struct Row {
@@ -51,6 +55,8 @@ class TraceRun {
 
  private:
   void record(int64_t step, std::vector<Row>& rows) const;
+  /// One trace step of a timm scheduler: step(t, metric) or step_update(t, metric).
+  void step_timm(timm::Scheduler& scheduler, std::size_t k, int64_t step);
 
   std::vector<torch::Tensor> params_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
@@ -58,6 +64,7 @@ class TraceRun {
   std::vector<double> metrics_;  // one per step for a scheduler that takes a metric
   int64_t steps_ = 0;
   std::vector<double> epochs_;
+  std::string timm_call_;  // the config's "call" for a timm scheduler; empty: by its t_in_epochs
 };
 
 /// Writes `step,group,lr,momentum` rows, each double in its shortest round-trip form.

@@ -133,14 +133,16 @@ using SchedulerMaker = std::function<std::unique_ptr<SchedulerBase>(SchedulerArg
 /// One row of the scheduler table.
 struct SchedulerEntry {
   SchedulerEntry(std::string name, SchedulerMaker make, Config example = Config(), bool takes_metric = false,
-                 bool composite = false, bool fractional_epochs = false, bool steps_to_epochs = false)
+                 bool composite = false, bool fractional_epochs = false, bool steps_to_epochs = false,
+                 bool timm_protocol = false)
       : name(std::move(name)),
         make(std::move(make)),
         example(std::move(example)),
         takes_metric(takes_metric),
         composite(composite),
         fractional_epochs(fractional_epochs),
-        steps_to_epochs(steps_to_epochs) {}
+        steps_to_epochs(steps_to_epochs),
+        timm_protocol(timm_protocol) {}
 
   /// The name configs use (PyTorch's class name for torchlr's own).
   std::string name;
@@ -157,6 +159,10 @@ struct SchedulerEntry {
   /// Upstream steps it to absolute step numbers, which is its `step(epoch)` (fairseq's
   /// `step_update(num_updates)`): a trace may give them (`epochs`).
   bool steps_to_epochs = false;
+  /// Stepped as timm's schedulers are: `step(epoch, metric)` or `step_update(num_updates,
+  /// metric)` with an absolute t (torchlr::timm::Scheduler). A trace may give `epochs`, `metrics`
+  /// (optional, as in timm), `call`, and `lr_scale` in the optimizer's param groups.
+  bool timm_protocol = false;
 };
 
 /// Adds a scheduler to the table; a name already taken is a c10::ValueError. Thread-safe.

@@ -20,6 +20,9 @@ namespace torchlr {
 namespace detail {
 class LrAccess;
 }  // namespace detail
+namespace timm {
+class PlateauLRScheduler;
+}  // namespace timm
 
 /// `ReduceLROnPlateau(optimizer, mode='min', factor=0.1, patience=10, threshold=1e-4,
 /// threshold_mode='rel', cooldown=0, min_lr=0, eps=1e-8)`, as in current Python PyTorch (not
@@ -66,6 +69,9 @@ class ReduceLROnPlateau final : public SchedulerBase {
   void load(torch::serialize::InputArchive& archive) override;
 
  private:
+  // timm's plateau scheduler wraps this one and keeps its state in its own checkpoint.
+  friend class timm::PlateauLRScheduler;
+
   void advance(double metric);
   bool is_better(double metric) const;
   void reduce_lr();

@@ -21,5 +21,6 @@
 #include <torchlr/state_archive.h>
 #include <torchlr/svg.h>
 #include <torchlr/swa.h>
+#include <torchlr/timm.h>
 #include <torchlr/transformers.h>
 #include <torchlr/version.h>
