@@ -28,6 +28,15 @@ std::function<std::function<void(int64_t)>(torch::optim::Optimizer&)> plain(Args
   };
 }
 
+// timm's schedulers take the epoch itself: step(epoch) at the end of each.
+template <typename Scheduler, typename Options>
+std::function<std::function<void(int64_t)>(torch::optim::Optimizer&)> timm_epochs(Options options) {
+  return [=](torch::optim::Optimizer& o) {
+    auto s = std::make_shared<Scheduler>(o, options);
+    return std::function<void(int64_t)>([s](int64_t epoch) { s->step(epoch); });
+  };
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -121,6 +130,24 @@ int main(int argc, char** argv) {
        "fairseq tri_stage (phase_ratio=(0.1, 0.4, 0.5), max_update=" + std::to_string(epochs) + ")", false,
        plain<fairseq::TriStageLRSchedule>(
            fairseq::TriStageLRScheduleOptions().phase_ratio(std::vector<double>{0.1, 0.4, 0.5}).max_update(epochs))},
+      // timm's, stepped with the epoch.
+      {"timm_CosineLRScheduler",
+       "timm CosineLRScheduler(t_initial=30, cycle_limit=3, cycle_decay=0.5, warmup_t=5, warmup_lr_init=1e-3, "
+       "warmup_prefix=True, noise_range_t=" + std::to_string(epochs * 3 / 4) + ")",
+       false,
+       timm_epochs<timm::CosineLRScheduler>(timm::CosineLRSchedulerOptions(30)
+                                                .cycle_limit(3)
+                                                .cycle_decay(0.5)
+                                                .warmup_t(5)
+                                                .warmup_lr_init(1e-3)
+                                                .warmup_prefix(true)
+                                                .noise_range_t({static_cast<double>(epochs * 3 / 4)}))},
+      {"timm_TanhLRScheduler", "timm TanhLRScheduler(t_initial=" + std::to_string(epochs) + ", warmup_t=10, warmup_lr_init=1e-3)",
+       false,
+       timm_epochs<timm::TanhLRScheduler>(timm::TanhLRSchedulerOptions(epochs).warmup_t(10).warmup_lr_init(1e-3))},
+      {"timm_MultiStepLRScheduler",
+       "timm MultiStepLRScheduler(decay_t=[30, 80], decay_rate=0.1): one epoch before torch's MultiStepLR", false,
+       timm_epochs<timm::MultiStepLRScheduler>(timm::MultiStepLRSchedulerOptions({30, 80}).decay_rate(0.1))},
   };
 
   for (const auto& entry : gallery) {

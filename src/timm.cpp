@@ -196,8 +196,7 @@ void Scheduler::check_common() const {
   TORCH_CHECK_VALUE(common_.noise_range_t.empty() || common_.noise_type != NoiseType::normal || common_.noise_pct > 0,
                     name_, ": noise_pct must be positive for normal noise (timm redraws until |noise| < noise_pct), but got ",
                     common_.noise_pct);
-  TORCH_CHECK_VALUE(common_.noise_seed >= 0 && common_.noise_seed <= detail::kMaxExactInteger, name_,
-                    ": noise_seed must be in [0, 2^53], but got ", common_.noise_seed);
+  check_steps(name_, "noise_seed", common_.noise_seed);
   for (double s : common_.lr_scale) {
     check_finite(name, "lr_scale", s);
     TORCH_CHECK_VALUE(s >= 0, name_, ": lr_scale must be non-negative, but got ", s);
@@ -206,7 +205,12 @@ void Scheduler::check_common() const {
 
 void Scheduler::finish_construction() {
   check_options();
+  for (double v : base_values_) check_finite(name_.c_str(), "the optimizer's lr (a base value)", v);
   set_warmup_steps();
+  for (double s : warmup_steps_) {
+    TORCH_CHECK_VALUE(std::isfinite(s), name_, ": the warmup's step per t must be a finite number, but it is ", s,
+                      " (warmup_lr_init ", common_.warmup_lr_init, ", warmup_t ", common_.warmup_t, ")");
+  }
   if (common_.warmup_t != 0) {
     write_scaled(std::vector<double>(base_values_.size(), common_.warmup_lr_init), 0);
   } else {
@@ -239,6 +243,7 @@ double Scheduler::noise_at(int64_t t) const {
   if (!noise_applies(t)) return 0.0;
   // timm seeds a fresh CPU generator with noise_seed + t for every step: the noise of a step does
   // not depend on the steps before it, so a resumed run draws the same.
+  // A negative seed wraps to the same 64 bits as torch's Generator.manual_seed makes of it.
   auto generator = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(common_.noise_seed + t));
   const auto options = at::TensorOptions().dtype(at::kFloat);
   if (common_.noise_type == NoiseType::uniform) {
@@ -631,6 +636,9 @@ std::vector<double> PlateauLRScheduler::values_at(int64_t t) const {
 }
 
 void PlateauLRScheduler::act(int64_t t, std::optional<double> metric) {
+  TORCH_CHECK_VALUE(optimizer().param_groups().size() == base_values().size(), name(), ": the optimizer has ",
+                    optimizer().param_groups().size(), " param groups, but the scheduler was built for ",
+                    base_values().size());
   if (t <= options_.warmup_t()) {
     // Inclusive, as timm: with warmup_t = 0, step(0) writes warmup_lr_init.
     write_scaled(values_at(t), t);

@@ -38,13 +38,19 @@ class ConfigGenerator {
     static const auto names = names_where([](const auto& e) { return !e.takes_metric && !e.composite; });
     return names;
   }
+  /// The leaves a composite can hold: LRSchedulers (timm's schedulers are not).
+  static const std::vector<std::string>& child_names() {
+    static const auto names =
+        names_where([](const auto& e) { return !e.takes_metric && !e.composite && !e.timm_protocol; });
+    return names;
+  }
   /// The leaves that refuse an optimizer whose constructor lr is 0 whatever their arguments:
   /// transformers' polynomial divides by it (torchlr refuses; test_extra_schedules.cpp checks it).
   static bool needs_nonzero_constructor_lr(const std::string& name) { return name == "transformers.polynomial"; }
-  /// leaf_names() without those.
-  static const std::vector<std::string>& leaf_names_for_zero_constructor_lr() {
+  /// child_names() without those.
+  static const std::vector<std::string>& child_names_for_zero_constructor_lr() {
     static const auto names = names_where([](const auto& e) {
-      return !e.takes_metric && !e.composite && !needs_nonzero_constructor_lr(e.name);
+      return !e.takes_metric && !e.composite && !e.timm_protocol && !needs_nonzero_constructor_lr(e.name);
     });
     return names;
   }
@@ -100,7 +106,7 @@ class ConfigGenerator {
   /// An optimizer with 1-4 groups; `name` empty picks one at random. With
   /// `nonzero_constructor_lr` (for a scheduler that needs_nonzero_constructor_lr()), a drawn
   /// constructor lr of 0 becomes 1e-3; otherwise it stays, and the leaves drawn next avoid what
-  /// it refuses (leaf_names_for_zero_constructor_lr(), min_lr_rate rather than min_lr).
+  /// it refuses (child_names_for_zero_constructor_lr(), min_lr_rate rather than min_lr).
   json optimizer(std::size_t groups, std::string name = "", bool nonzero_constructor_lr = false) {
     if (name.empty()) name = pick(std::vector<std::string>{"SGD", "Adam", "AdamW", "RMSprop", "Adagrad"});
     // Replacing a drawn 0 draws nothing more, so every other draw stays as it was.
@@ -206,11 +212,90 @@ class ConfigGenerator {
       s["init_lr_scale"] = chance(0.2) ? 0.0 : uniform(0.0, 1.0);
       s["final_lr_scale"] = log_uniform(1e-4, 1.0);
       if (chance(0.5)) s["lr"] = lr();
+    } else if (name.rfind("timm.", 0) == 0) {
+      timm_leaf(name.substr(5), groups, s);
     } else {
       // A scheduler added to the table needs its random arguments here.
       throw std::logic_error("ConfigGenerator: no random arguments for " + name);
     }
     return s;
+  }
+
+  /// What every timm scheduler takes: warmup, noise, per-group lr_scale (at most 1, so that no
+  /// lr near the top of the range overflows).
+  void timm_common(std::size_t groups, json& s) {
+    if (chance(0.5)) s["warmup_t"] = integer(0, 10);
+    if (chance(0.5)) s["warmup_lr_init"] = chance(0.3) ? 0.0 : log_uniform(1e-6, 1e-2);
+    if (chance(0.3)) {
+      const int64_t start = integer(0, 30);
+      s["noise_range_t"] = chance(0.5) ? json(start) : json::array({start, start + integer(0, 30)});
+      s["noise_pct"] = uniform(0.05, 1.0);
+      s["noise_seed"] = integer(0, 1000);
+    }
+    if (chance(0.3)) {
+      json scales = json::array();
+      for (std::size_t g = 0; g < groups; ++g) scales.push_back(chance(0.1) ? 0.0 : uniform(0.0, 1.0));
+      s["lr_scale"] = scales;
+    }
+  }
+
+  /// timm's schedulers (`type` is the class name); create_scheduler_v2 without its plateau,
+  /// which needs a metric (timm.PlateauLRScheduler is drawn by metric_scheduler).
+  void timm_leaf(const std::string& type, std::size_t groups, json& s) {
+    const bool cycles = type == "CosineLRScheduler" || type == "TanhLRScheduler" || type == "PolyLRScheduler";
+    if (type == "create_scheduler_v2") {
+      s["sched"] = pick(std::vector<std::string>{"cosine", "tanh", "step", "multistep", "poly"});
+      s["num_epochs"] = integer(1, 30);
+      s["decay_epochs"] = integer(1, 10);
+      s["decay_milestones"] = {integer(1, 10), integer(10, 20)};
+      s["decay_rate"] = uniform(0.1, 1.0);
+      s["warmup_epochs"] = integer(0, 5);
+      s["warmup_prefix"] = chance(0.5);
+      if (chance(0.3)) s["noise"] = chance(0.5) ? json(uniform(0.0, 1.0)) : json::array({uniform(0.0, 0.5), uniform(0.5, 1.5)});
+      s["cycle_decay"] = uniform(0.1, 1.0);
+      s["cycle_limit"] = integer(1, 3);
+      if (chance(0.5)) {
+        s["step_on_epochs"] = false;
+        s["updates_per_epoch"] = integer(1, 4);
+      }
+      return;
+    }
+    timm_common(groups, s);
+    if (type != "PlateauLRScheduler") s["t_in_epochs"] = chance(0.5);
+    if (cycles) {
+      s["t_initial"] = integer(1, 30);
+      if (chance(0.5)) s["lr_min"] = chance(0.3) ? 0.0 : log_uniform(1e-6, 1e-3);
+      // Shrinking cycles are refused at the step where they run out (timm fails there).
+      if (chance(0.3)) s["cycle_mul"] = chance(0.3) ? uniform(0.3, 1.0) : uniform(1.0, 3.0);
+      s["cycle_decay"] = uniform(0.1, 1.0);
+      s["cycle_limit"] = integer(0, 4);
+      s["warmup_prefix"] = chance(0.5);
+      // Tanh without prefix reads its curve at warmup_t when built: shrinking cycles could end
+      // before it (refused at construction, as timm fails there).
+      if (type == "TanhLRScheduler" && s.contains("cycle_mul") && s["cycle_mul"].get<double>() < 1.0) {
+        s["warmup_prefix"] = true;
+      }
+      if (type != "TanhLRScheduler" && chance(0.5)) s["k_decay"] = uniform(0.0, 3.0);
+    }
+    if (type == "TanhLRScheduler") {
+      s["lb"] = uniform(-10.0, -1.0);
+      s["ub"] = uniform(0.0, 5.0);
+    } else if (type == "PolyLRScheduler") {
+      s["power"] = uniform(0.0, 3.0);
+    } else if (type == "StepLRScheduler") {
+      s["decay_t"] = chance(0.5) ? json(integer(1, 10)) : json(uniform(0.5, 5.0));
+      s["decay_rate"] = uniform(0.0, 1.0);
+      s["warmup_prefix"] = chance(0.5);
+    } else if (type == "MultiStepLRScheduler") {
+      json milestones = json::array();
+      int64_t at = 0;
+      for (int64_t i = integer(0, 4); i > 0; --i) milestones.push_back(at += integer(0, 15));
+      s["decay_t"] = milestones;
+      s["decay_rate"] = uniform(0.0, 1.0);
+      s["warmup_prefix"] = chance(0.5);
+    } else if (!cycles) {
+      throw std::logic_error("ConfigGenerator: no random arguments for timm." + type);
+    }
   }
 
   /// transformers' LambdaLR schedules (`type` is the lr_scheduler_type).
@@ -279,7 +364,7 @@ class ConfigGenerator {
       if (depth > 1 && chance(0.4)) {
         children.push_back(composite(depth - 1, groups, optimizer, steps));
       } else {
-        const auto& names = optimizer_lr_ == 0.0 ? leaf_names_for_zero_constructor_lr() : leaf_names();
+        const auto& names = optimizer_lr_ == 0.0 ? child_names_for_zero_constructor_lr() : child_names();
         children.push_back(leaf(pick(names), groups, optimizer, steps));
       }
     }
@@ -296,6 +381,18 @@ class ConfigGenerator {
   /// A scheduler that steps on a metric.
   json metric_scheduler(const std::string& name, std::size_t groups) {
     if (name == "transformers.greedy") return greedy(groups);
+    if (name == "timm.PlateauLRScheduler") {
+      json s{{"name", name},
+             {"decay_rate", chance(0.1) ? 0.0 : uniform(0.0, 0.99)},
+             {"patience_t", integer(0, 5)},
+             {"threshold", chance(0.2) ? 0.0 : uniform(0.0, 0.1)},
+             {"cooldown_t", integer(0, 3)},
+             {"lr_min", chance(0.5) ? 0.0 : log_uniform(1e-8, 1e-3)},
+             {"mode", chance(0.5) ? "min" : "max"},
+             {"noise_type", chance(0.5) ? "normal" : "uniform"}};
+      timm_common(groups, s);
+      return s;
+    }
     // transformers' reduce_lr_on_plateau is ReduceLROnPlateau, with its arguments.
     if (name != "ReduceLROnPlateau" && name != "transformers.reduce_lr_on_plateau") {
       throw std::logic_error("ConfigGenerator: no random arguments for " + name);

@@ -45,7 +45,7 @@ std::vector<double> list_with(std::size_t groups, double bad) {
 
 std::vector<DoubleArgument> double_arguments(std::size_t groups) {
   const auto n = groups;
-  return {
+  std::vector<DoubleArgument> args{
       {"StepLR", "gamma", [](auto& o, double v) { StepLR{o, StepLROptions(3).gamma(v)}; }, {}},
       {"MultiStepLR", "gamma", [](auto& o, double v) { MultiStepLR{o, MultiStepLROptions({2, 4}).gamma(v)}; }, {}},
       {"ConstantLR", "factor", [](auto& o, double v) { ConstantLR{o, ConstantLROptions().factor(v)}; },
@@ -153,6 +153,44 @@ std::vector<DoubleArgument> double_arguments(std::size_t groups) {
        },
        {0.5}},
   };
+  // timm's: every floating-point argument of each scheduler (the common ones on the cosine, whose
+  // base class the others share), lr_scale as a list with one bad element.
+  using namespace torchlr::timm;
+  auto add = [&](const char* scheduler, const char* argument, std::function<void(torch::optim::Optimizer&, double)> build,
+                 std::vector<double> also_invalid = {}) {
+    args.push_back({scheduler, argument, std::move(build), std::move(also_invalid)});
+  };
+  add("timm.CosineLRScheduler", "lr_min", [](auto& o, double v) { CosineLRScheduler{o, CosineLRSchedulerOptions(5).lr_min(v)}; }, {-1.0});
+  add("timm.CosineLRScheduler", "cycle_mul", [](auto& o, double v) { CosineLRScheduler{o, CosineLRSchedulerOptions(5).cycle_mul(v)}; }, {0.0, -2.0});
+  add("timm.CosineLRScheduler", "cycle_decay", [](auto& o, double v) { CosineLRScheduler{o, CosineLRSchedulerOptions(5).cycle_decay(v)}; });
+  add("timm.CosineLRScheduler", "warmup_lr_init",
+      [](auto& o, double v) { CosineLRScheduler{o, CosineLRSchedulerOptions(5).warmup_t(2).warmup_lr_init(v)}; }, {-1e-3});
+  add("timm.CosineLRScheduler", "noise_range_t",
+      [](auto& o, double v) { CosineLRScheduler{o, CosineLRSchedulerOptions(5).noise_range_t({2.0, v})}; });
+  add("timm.CosineLRScheduler", "noise_pct",
+      [](auto& o, double v) { CosineLRScheduler{o, CosineLRSchedulerOptions(5).noise_range_t({2.0}).noise_pct(v)}; }, {0.0});
+  add("timm.CosineLRScheduler", "noise_std", [](auto& o, double v) { CosineLRScheduler{o, CosineLRSchedulerOptions(5).noise_std(v)}; });
+  add("timm.CosineLRScheduler", "k_decay", [](auto& o, double v) { CosineLRScheduler{o, CosineLRSchedulerOptions(5).k_decay(v)}; }, {-0.5});
+  add("timm.CosineLRScheduler", "lr_scale", [groups](auto& o, double v) {
+    CosineLRScheduler{o, CosineLRSchedulerOptions(5).lr_scale(list_with(groups, v))};
+  }, {-0.5});
+  add("timm.TanhLRScheduler", "lb", [](auto& o, double v) { TanhLRScheduler{o, TanhLRSchedulerOptions(5).lb(v)}; }, {3.0});
+  add("timm.TanhLRScheduler", "ub", [](auto& o, double v) { TanhLRScheduler{o, TanhLRSchedulerOptions(5).ub(v)}; }, {-7.0});
+  add("timm.PolyLRScheduler", "power", [](auto& o, double v) { PolyLRScheduler{o, PolyLRSchedulerOptions(5).power(v)}; });
+  add("timm.StepLRScheduler", "decay_t", [](auto& o, double v) { StepLRScheduler{o, StepLRSchedulerOptions(v)}; }, {0.0, -1.0});
+  add("timm.StepLRScheduler", "decay_rate", [](auto& o, double v) { StepLRScheduler{o, StepLRSchedulerOptions(2).decay_rate(v)}; });
+  add("timm.MultiStepLRScheduler", "decay_rate",
+      [](auto& o, double v) { MultiStepLRScheduler{o, MultiStepLRSchedulerOptions({2}).decay_rate(v)}; });
+  add("timm.PlateauLRScheduler", "decay_rate",
+      [](auto& o, double v) { PlateauLRScheduler{o, PlateauLRSchedulerOptions().decay_rate(v)}; }, {1.0});
+  add("timm.PlateauLRScheduler", "threshold", [](auto& o, double v) { PlateauLRScheduler{o, PlateauLRSchedulerOptions().threshold(v)}; });
+  add("timm.PlateauLRScheduler", "lr_min", [](auto& o, double v) { PlateauLRScheduler{o, PlateauLRSchedulerOptions().lr_min(v)}; }, {-1.0});
+  add("timm.create_scheduler_v2", "noise",
+      [](auto& o, double v) { create_scheduler_v2(o, CreateSchedulerV2Options().noise({v})); });
+  add("timm.create_scheduler_v2", "min_lr", [](auto& o, double v) { create_scheduler_v2(o, CreateSchedulerV2Options().min_lr(v)); });
+  add("timm.create_scheduler_v2", "warmup_lr",
+      [](auto& o, double v) { create_scheduler_v2(o, CreateSchedulerV2Options().warmup_epochs(2).warmup_lr(v)); });
+  return args;
 }
 
 // An optimizer from a random config (any type but Adagrad, so momentum can be cycled).

@@ -40,7 +40,8 @@ std::vector<Named> all_schedulers() {
        }},
   };
   for (const auto& entry : registered_schedulers()) {
-    if (entry.example.size() == 0 || entry.takes_metric) continue;
+    // timm's schedulers are not LRSchedulers (test_timm.cpp checks their checkpoints).
+    if (entry.example.size() == 0 || entry.takes_metric || entry.timm_protocol) continue;
     list.push_back({entry.name, [example = entry.example](torch::optim::Optimizer& o) {
                       return make_lr_scheduler(o, example);
                     }});

@@ -30,16 +30,20 @@ TEST(Factory, EveryExampleBuildsTheSchedulerItNames) {
     SCOPED_TRACE(entry.name);
     SgdFixture f({0.1, 0.05});
     auto s = torchlr::make_scheduler(*f.optimizer, entry.example);
-    // transformers' reduce_lr_on_plateau is torch's ReduceLROnPlateau itself.
-    EXPECT_EQ(s->name(), entry.name == "transformers.reduce_lr_on_plateau" ? "ReduceLROnPlateau" : entry.name);
+    // transformers' reduce_lr_on_plateau is torch's ReduceLROnPlateau itself; timm's
+    // create_scheduler_v2 makes one of timm's schedulers (the example's is the cosine).
+    const std::string expected = entry.name == "transformers.reduce_lr_on_plateau" ? "ReduceLROnPlateau"
+                                 : entry.name == "timm.create_scheduler_v2"        ? "timm.CosineLRScheduler"
+                                                                                   : entry.name;
+    EXPECT_EQ(s->name(), expected);
     EXPECT_EQ(s->takes_metric(), entry.takes_metric);
     EXPECT_EQ(&s->optimizer(), f.optimizer.get());
     EXPECT_EQ(s->get_last_lr(), lrs_of(*f.optimizer));
     ++built;
   }
   // Every PyTorch scheduler torchlr has but the two that take functions (SWALR included),
-  // transformers' 12 and fairseq's 2.
-  EXPECT_EQ(built, 14 + 12 + 2);
+  // transformers' 12, timm's 6 and create_scheduler_v2, and fairseq's 2.
+  EXPECT_EQ(built, 14 + 12 + 7 + 2);
 }
 
 TEST(Factory, AbsentArgumentsKeepTheOptionsStructsDefaults) {

@@ -36,7 +36,19 @@ struct Action {
 void apply(torchlr::testing::TraceSubject& s, const Action& a) {
   switch (a.kind) {
     case Action::plain: s.scheduler->step_with(std::nullopt); break;
-    case Action::epoch: s.lr_scheduler().step(a.value); break;
+    case Action::epoch:
+      // timm's schedulers take an absolute t in the call that matches their unit.
+      if (auto* timm = dynamic_cast<torchlr::timm::Scheduler*>(s.scheduler.get())) {
+        const auto t = static_cast<int64_t>(a.value);
+        if (timm->t_in_epochs()) {
+          timm->step(t);
+        } else {
+          timm->step_update(t);
+        }
+      } else {
+        s.lr_scheduler().step(a.value);
+      }
+      break;
     case Action::metric: s.scheduler->step_with(a.value); break;
   }
 }
