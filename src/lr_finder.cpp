@@ -6,7 +6,9 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <exception>
 #include <limits>
+#include <optional>
 
 #include <torch/utils.h>
 
@@ -113,10 +115,61 @@ namespace {
 // The loss of one optimizer step: `accumulation_steps` micro-batches, evaluated again whenever
 // the optimizer asks (LBFGS's closure calls). The first evaluation is the one recorded; it stops
 // at the first non-finite micro-batch, before its backward pass.
+// What one rank's part of a step gave: its loss (empty when not finite), or what it threw.
+struct LocalOutcome {
+  std::optional<double> value;
+  std::exception_ptr error;
+};
+
+// Runs one rank's part. On one process an exception simply propagates; with several it is kept,
+// so that the rank still reaches the collective where every rank learns of it.
+template <typename Part>
+LocalOutcome run_locally(const Distributed& dist, Part&& part) {
+  LocalOutcome outcome;
+  if (!dist.active()) {
+    outcome.value = part();
+    return outcome;
+  }
+  try {
+    outcome.value = part();
+  } catch (...) {
+    outcome.error = std::current_exception();
+  }
+  return outcome;
+}
+
+// The step's loss every rank agrees on: one collective of [loss, threw, not finite]. A throw on
+// any rank throws on every rank (the rank's own exception where it threw); a non-finite loss on
+// any rank makes it empty everywhere (unless `keep_non_finite`, when it is their mean anyway).
+std::optional<double> agree(const Distributed& dist, const LocalOutcome& outcome, int64_t step, const char* what,
+                            bool keep_non_finite = false) {
+  if (!dist.active()) return outcome.value;
+  const bool finite = !outcome.error && outcome.value && std::isfinite(*outcome.value);
+  const double local = outcome.value && (finite || keep_non_finite) ? *outcome.value : 0.0;
+  const auto sums = dist.sum({local, outcome.error ? 1.0 : 0.0, !outcome.error && !finite ? 1.0 : 0.0});
+  if (sums[1] > 0) {
+    if (outcome.error) std::rethrow_exception(outcome.error);
+    TORCH_CHECK(false, "lr_find: the ", what, " threw on ", sums[1], " of ", dist.size(), " ranks at step ", step,
+                "; every rank stops there");
+  }
+  if (sums[2] > 0 && !keep_non_finite) return std::nullopt;
+  return sums[0] / static_cast<double>(dist.size());
+}
+
 class StepLoss {
  public:
-  StepLoss(torch::optim::Optimizer& optimizer, std::vector<std::function<torch::Tensor()>> micro_batches)
-      : optimizer_(optimizer), micro_batches_(std::move(micro_batches)) {}
+  StepLoss(torch::optim::Optimizer& optimizer, std::vector<std::function<torch::Tensor()>> micro_batches,
+           const Distributed& dist, bool sync_gradients, int64_t step)
+      : optimizer_(optimizer),
+        micro_batches_(std::move(micro_batches)),
+        dist_(dist),
+        sync_gradients_(sync_gradients && dist.active()),
+        step_(step) {}
+
+  /// With several ranks: averages the gradients now in place (after the first evaluation).
+  void sync_gradients() {
+    if (sync_gradients_) dist_.average_gradients(optimizer_);
+  }
 
   /// zero_grad, then the forward and backward pass of every micro-batch: their mean loss, or
   /// nullopt (without a backward pass for that micro-batch) when one is not finite and
@@ -143,7 +196,11 @@ class StepLoss {
       if (fresh) {
         fresh = false;
       } else {
-        loss = *evaluate(/*stop_on_non_finite=*/false);
+        // A re-evaluation (LBFGS) is agreed on as the first one was, so that every rank's
+        // optimizer sees the same loss and gradients and takes the same path.
+        const LocalOutcome outcome = run_locally(dist_, [&] { return evaluate(/*stop_on_non_finite=*/false); });
+        loss = *agree(dist_, outcome, step_, "loss function", /*keep_non_finite=*/true);
+        sync_gradients();
       }
       return torch::tensor(loss, torch::kDouble);
     };
@@ -152,6 +209,9 @@ class StepLoss {
  private:
   torch::optim::Optimizer& optimizer_;
   std::vector<std::function<torch::Tensor()>> micro_batches_;
+  const Distributed& dist_;
+  bool sync_gradients_;
+  int64_t step_;
 };
 
 // Ends the data side of the test (BatchSource::finish) when it is left, normally or not.
@@ -210,43 +270,59 @@ LRFinderResult detail::run_range_test(torch::nn::Module& model, torch::optim::Op
     const double beta = options.beta();
     double average = 0;
     double best = std::numeric_limits<double>::infinity();
-    ProgressBar progress(options.progress_bar().value_or(platform::stderr_is_terminal()), options.num_iter());
+    const Distributed& dist = options.distributed();
+    ProgressBar progress(options.progress_bar().value_or(dist.is_main() && platform::stderr_is_terminal()),
+                         options.num_iter());
 
     for (int64_t step = 0; step < options.num_iter(); ++step) {
       set_lrs(optimizer, ladder[static_cast<std::size_t>(step)], ratios);
       const double lr_used = groups[0].options().get_lr();
-      std::vector<std::function<torch::Tensor()>> micro_batches;
-      for (int64_t micro = 0; micro < options.accumulation_steps(); ++micro) micro_batches.push_back(source.next_batch());
-      StepLoss step_loss(optimizer, std::move(micro_batches));
-      const std::optional<double> train_loss = step_loss.evaluate(/*stop_on_non_finite=*/true);
+      std::optional<StepLoss> step_loss;
+      // Reading the batches belongs to the rank's part: a loader that throws on one rank stops
+      // every rank.
+      const LocalOutcome trained = run_locally(dist, [&] {
+        std::vector<std::function<torch::Tensor()>> micro_batches;
+        for (int64_t micro = 0; micro < options.accumulation_steps(); ++micro) {
+          micro_batches.push_back(source.next_batch());
+        }
+        step_loss.emplace(optimizer, std::move(micro_batches), dist, options.sync_gradients(), step);
+        return step_loss->evaluate(/*stop_on_non_finite=*/true);
+      });
+      const std::optional<double> train_loss = agree(dist, trained, step, "loss function");
       if (!train_loss) {
         reason = StopReason::non_finite_loss;
         break;
       }
-      optimizer.step(step_loss.closure(*train_loss));
+      step_loss->sync_gradients();
+      optimizer.step(step_loss->closure(*train_loss));
       double loss = *train_loss;
       if (source.next_validation_loss) {
-        const ModuleModes modes(model);
-        model.eval();
-        double val_sum = 0;
-        try {
-          torch::NoGradGuard no_grad;
-          for (int64_t b = 0; b < options.val_batches(); ++b) {
-            val_sum += scalar_loss(source.next_validation_loss(), "validation loss function");
-          }
-        } catch (...) {
+        const LocalOutcome validated = run_locally(dist, [&]() -> std::optional<double> {
+          const ModuleModes modes(model);
+          model.eval();
+          double val_sum = 0;
           try {
-            modes.restore();
-          } catch (...) {  // the snapshot puts the modes back too; the first error is the one to report
+            torch::NoGradGuard no_grad;
+            for (int64_t b = 0; b < options.val_batches(); ++b) {
+              val_sum += scalar_loss(source.next_validation_loss(), "validation loss function");
+            }
+          } catch (...) {
+            try {
+              modes.restore();
+            } catch (...) {  // the snapshot puts the modes back too; the first error is the one to report
+            }
+            throw;
           }
-          throw;
-        }
-        modes.restore();
-        loss = val_sum / static_cast<double>(options.val_batches());
-        if (!std::isfinite(loss)) {
+          modes.restore();
+          const double mean = val_sum / static_cast<double>(options.val_batches());
+          return std::isfinite(mean) ? std::optional<double>(mean) : std::nullopt;
+        });
+        const std::optional<double> val_loss = agree(dist, validated, step, "validation loss function");
+        if (!val_loss) {
           reason = StopReason::non_finite_loss;
           break;
         }
+        loss = *val_loss;
       }
       // Bias-corrected EMA, k counting recorded points from 1.
       average = beta * average + (1 - beta) * loss;

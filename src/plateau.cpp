@@ -55,6 +55,13 @@ bool ReduceLROnPlateau::is_better(double a) const {
 }
 
 void ReduceLROnPlateau::step(double metric) {
+  const Distributed& dist = options_.distributed();
+  if (dist.active()) {
+    // One collective of [metric, not finite]: the mean, or NaN when some rank's is not finite.
+    const bool finite = std::isfinite(metric);
+    const auto sums = dist.sum({finite ? metric : 0.0, finite ? 0.0 : 1.0});
+    metric = sums[1] > 0 ? std::numeric_limits<double>::quiet_NaN() : sums[0] / static_cast<double>(dist.size());
+  }
   // All or nothing: reduce_lr may refuse (groups added with a per-group min_lr).
   const auto saved = std::make_tuple(last_epoch_, best_, num_bad_epochs_, cooldown_counter_);
   try {

@@ -106,3 +106,40 @@ inline void emit_warning(const c10::SourceLocation& where, const std::string& me
 }
 
 }  // namespace torchlr::compat
+
+#ifdef TORCHLR_COMPAT_GLOO
+// c10d's Gloo process group (src/gloo.cpp only: it needs the gloo headers).
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+namespace torchlr::compat {
+
+/// LibTorch 2.4+'s TCPStore uses libuv by default, and Debian's LibTorch has none (its store then
+/// throws "use_libuv was requested but PyTorch was build without libuv support"); 1.13 has no
+/// such option.
+inline void use_tcp_store_without_libuv(c10d::TCPStoreOptions& options) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+  options.useLibUV = false;
+#else
+  (void)options;
+#endif
+}
+
+/// 1.13's ProcessGroupGloo is a ProcessGroup; 2.x's is a Backend, which a ProcessGroup wraps.
+inline c10::intrusive_ptr<c10d::ProcessGroup> make_gloo_process_group(
+    const c10::intrusive_ptr<c10d::Store>& store, int rank, int size,
+    const c10::intrusive_ptr<c10d::ProcessGroupGloo::Options>& options) {
+  auto gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, size, options);
+#if TORCH_VERSION_MAJOR >= 2
+  auto group = c10::make_intrusive<c10d::ProcessGroup>(store, rank, size);
+  group->setDefaultBackend(c10d::ProcessGroup::BackendType::GLOO);
+  group->setBackend(c10::DeviceType::CPU, c10d::ProcessGroup::BackendType::GLOO, gloo);
+  return group;
+#else
+  return gloo;
+#endif
+}
+
+}  // namespace torchlr::compat
+#endif  // TORCHLR_COMPAT_GLOO

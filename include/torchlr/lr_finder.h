@@ -18,6 +18,8 @@
 #include <torch/optim/optimizer.h>
 #include <torch/types.h>
 
+#include <torchlr/distributed.h>
+
 namespace torchlr {
 
 enum class LadderMode { exponential, linear };
@@ -68,10 +70,26 @@ struct LRFinderOptions {
   TORCH_ARG(int64_t, skip_begin) = 10;
   /// Put everything back after the test (false keeps the trained state).
   TORCH_ARG(bool, restore) = true;
-  /// A one-line progress bar on stderr; by default only when stderr is a terminal.
+  /// A one-line progress bar on stderr; by default only when stderr is a terminal (and, with
+  /// `distributed`, only on rank 0).
   TORCH_ARG(std::optional<bool>, progress_bar) = std::nullopt;
   /// Called after every recorded step.
   TORCH_ARG(std::function<void(const LRFinderStep&)>, on_step) = nullptr;
+  /// Data-parallel over several processes (torchlr/distributed.h): each step's loss is averaged
+  /// over the ranks, in the same collective as each rank's "my loss function threw" and "my loss
+  /// was not finite" flags, so every rank records the same curve, stops at the same step for the
+  /// same reason (a throw on one rank throws on every rank), and gets the same suggestion. Each
+  /// rank reads its own shard of the data. The default is one process.
+  TORCH_ARG(Distributed, distributed) = Distributed();
+  /// With `distributed`: average the gradients over the ranks after each backward pass, as
+  /// PyTorch's DDP does (LibTorch has no DDP module). Turn it off when your code averages them
+  /// already (a gradient hook, say). Without `distributed` it does nothing.
+  TORCH_ARG(bool, sync_gradients) = true;
+  /// `distributed(Distributed(process_group))`: a c10d process group (Gloo, NCCL, ...).
+  LRFinderOptions& process_group(const c10::intrusive_ptr<c10d::ProcessGroup>& group) {
+    distributed_ = Distributed(group);
+    return *this;
+  }
 };
 
 /// A suggestion, or why there is none.

@@ -10,6 +10,7 @@
 
 #include <torch/arg.h>
 
+#include <torchlr/distributed.h>
 #include <torchlr/modes.h>
 #include <torchlr/per_group.h>
 #include <torchlr/scheduler_base.h>
@@ -36,6 +37,15 @@ struct ReduceLROnPlateauOptions {
   TORCH_ARG(int64_t, cooldown) = 0;
   TORCH_ARG(PerGroup, min_lr) = 0.0;
   TORCH_ARG(double, eps) = 1e-8;
+  /// Data-parallel (torchlr/distributed.h): `step(metric)` averages the metric over the ranks (one
+  /// collective; NaN when it is not finite on some rank, which is never an improvement), so every
+  /// rank's lrs stay equal. Every rank must step every epoch. The default is one process.
+  TORCH_ARG(Distributed, distributed) = Distributed();
+  /// `distributed(Distributed(process_group))`.
+  ReduceLROnPlateauOptions& process_group(const c10::intrusive_ptr<c10d::ProcessGroup>& group) {
+    distributed_ = Distributed(group);
+    return *this;
+  }
 };
 
 /// Not an LRScheduler: its step takes the metric, so it cannot be put in a SequentialLR or a
@@ -48,7 +58,7 @@ class ReduceLROnPlateau final : public SchedulerBase {
   ~ReduceLROnPlateau() override;
 
   /// One epoch's metric (a validation loss, say). A NaN or infinite metric is never an
-  /// improvement and never becomes `best()`.
+  /// improvement and never becomes `best()`. With `distributed`, the mean over the ranks.
   void step(double metric);
 
   bool takes_metric() const noexcept override { return true; }
