@@ -169,6 +169,7 @@ Scheduler::Scheduler(torch::optim::Optimizer& optimizer, std::string name, Commo
       lr_access_(std::make_unique<detail::LrAccess>()) {
   check_common();
   const std::size_t groups = optimizer.param_groups().size();
+  num_groups_ = groups;
   TORCH_CHECK_VALUE(common_.lr_scale.empty() || common_.lr_scale.size() == groups, name_, ": lr_scale must hold one ",
                     "value per param group (", groups, "), but it holds ", common_.lr_scale.size());
   initial_lrs_ = std::make_unique<detail::InitialLrLease>(optimizer);
@@ -260,8 +261,8 @@ double Scheduler::noise_at(int64_t t) const {
 
 void Scheduler::write_scaled(const std::vector<double>& values, int64_t t) {
   auto& groups = optimizer_->param_groups();
-  TORCH_CHECK_VALUE(groups.size() == base_values_.size(), name_, ": the optimizer has ", groups.size(),
-                    " param groups, but the scheduler was built for ", base_values_.size());
+  TORCH_CHECK_VALUE(groups.size() == num_groups_, name_, ": the optimizer has ", groups.size(),
+                    " param groups, but the scheduler was built for ", num_groups_);
   std::vector<double> scaled(values.size());
   for (std::size_t g = 0; g < values.size(); ++g) {
     scaled[g] = values[g] * lr_scales_[g];
@@ -313,7 +314,7 @@ void Scheduler::checkpoint(StateArchive& archive) {
   std::string type = name_;
   archive.field("type", type);
   TORCH_CHECK_VALUE(type == name_, "cannot load a checkpoint of a ", type, " into a ", name_);
-  const std::size_t groups = base_values_.size();
+  const std::size_t groups = num_groups_;
   int64_t num_groups = static_cast<int64_t>(groups);
   archive.field("num_groups", num_groups);
   TORCH_CHECK_VALUE(num_groups == static_cast<int64_t>(groups), name_, ": the checkpoint was saved for ", num_groups,

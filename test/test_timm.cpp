@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <limits>
+#include <sstream>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -395,6 +396,37 @@ TEST(Timm, CheckpointsContinueExactly) {
       EXPECT_EQ(run(resumed, k, k + 40), run(original, k, k + 40));
     }
   }
+}
+
+// Found by fuzz_checkpoint: a checkpoint whose base_values had 3 entries for a 1-group scheduler
+// was refused, but the group count was then read from the half-loaded list, so putting the old
+// state back failed too and the scheduler kept the damaged values.
+TEST(Timm, ACheckpointWithListsOfAnotherLengthIsRefusedAndChangesNothing) {
+  const json optimizer{{"name", "SGD"}, {"lr", 0.1}};
+  const json three_groups{{"name", "SGD"}, {"lr", 0.1}, {"param_groups", json::array({json::object(), json::object(), json::object()})}};
+  const json config{{"name", "timm.CosineLRScheduler"}, {"t_initial", 8}, {"warmup_t", 2}, {"warmup_lr_init", 1e-3}};
+  torchlr::testing::TraceSubject target(optimizer, config);
+  target.scheduler->step_with(std::nullopt);
+  torchlr::testing::TraceSubject source(three_groups, config);
+  // The source's checkpoint, with num_groups made 1 (the damage the fuzzer made).
+  torch::serialize::OutputArchive damaged;
+  {
+    std::istringstream in(source.save_bytes());
+    torch::serialize::InputArchive original;
+    original.load_from(in);
+    for (const auto& key : original.keys()) {
+      c10::IValue value;
+      original.try_read(key, value);
+      damaged.write(key, key == "num_groups" ? c10::IValue(int64_t{1}) : value);
+    }
+  }
+  std::ostringstream bytes;
+  damaged.save_to(bytes);
+  const std::string before = target.save_bytes();
+  const double lr = target.optimizer->param_groups()[0].options().get_lr();
+  EXPECT_VALUE_ERROR(target.load_bytes(bytes.str()), "do not have one value per group");
+  EXPECT_EQ(target.save_bytes(), before);
+  EXPECT_EQ(target.optimizer->param_groups()[0].options().get_lr(), lr);
 }
 
 TEST(Timm, ACheckpointOfOneKindDoesNotLoadIntoAnother) {

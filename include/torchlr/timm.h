@@ -286,6 +286,9 @@ class Scheduler : public SchedulerBase {
   Common common_;
   std::unique_ptr<detail::InitialLrLease> initial_lrs_;
   std::unique_ptr<detail::LrAccess> lr_access_;
+  // Fixed at construction: a checkpoint's lists are checked against it, never against lists a
+  // failed load may have half overwritten.
+  std::size_t num_groups_;
   std::vector<double> base_values_;
   std::vector<double> lr_scales_;
   std::vector<double> warmup_steps_;
