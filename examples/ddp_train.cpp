@@ -1,5 +1,5 @@
 // The demo, data-parallel: N processes on one machine, each training on its shard of the data with
-// gradients averaged over the ranks (a global batch of 64 however many ranks), over a Gloo process
+// gradients averaged over the ranks (a global batch of 64, or the nearest below that N divides), over a Gloo process
 // group. The range test runs on every rank and gives every rank the same suggestion; OneCycleLR
 // follows at that lr; then a few epochs with ReduceLROnPlateau on the held-out loss, averaged
 // over the ranks inside the plateau.
@@ -87,7 +87,15 @@ int launch(const char* self, int ranks, int64_t epochs) {
   std::vector<pid_t> pids;
   for (int rank = 0; rank < ranks; ++rank) {
     std::vector<std::string> env;
-    for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
+    for (char** e = environ; *e != nullptr; ++e) {
+      const std::string entry = *e;
+      bool ours = false;
+      for (const char* name : {"RANK=", "WORLD_SIZE=", "MASTER_ADDR=", "MASTER_PORT=", "OMP_NUM_THREADS=",
+                               "TORCHELASTIC_USE_AGENT_STORE="}) {
+        ours = ours || entry.rfind(name, 0) == 0;
+      }
+      if (!ours) env.push_back(entry);
+    }
     for (std::string v : {"RANK=" + std::to_string(rank), "WORLD_SIZE=" + std::to_string(ranks),
                           std::string("MASTER_ADDR=127.0.0.1"), "MASTER_PORT=" + port, std::string("OMP_NUM_THREADS=1")}) {
       env.push_back(v);
@@ -151,10 +159,10 @@ int main(int argc, char** argv) {
   const auto my_test_x = test_x.index_select(0, held_out);
   const auto my_test_y = test_y.index_select(0, held_out);
 
-  // The global batch is 64: each rank reads 64 / N of it from its own shard (LibTorch's
+  // A global batch of 64: each rank reads 64 / N of it (rounded down) from its own shard (LibTorch's
   // DistributedRandomSampler; the loader keeps its own copy of it, in the same order every epoch).
-  const int64_t global_batch = 64;
-  const int64_t batch = global_batch / dist.size();
+  const int64_t batch = 64 / dist.size();
+  const int64_t global_batch = batch * dist.size();
   torch::data::samplers::DistributedRandomSampler sampler(static_cast<size_t>(train_x.size(0)),
                                                           static_cast<size_t>(dist.size()),
                                                           static_cast<size_t>(dist.rank()));

@@ -1,7 +1,8 @@
 #include <torchlr/distributed.h>
 
+#include <algorithm>
 #include <cstring>
-#include <map>
+#include <exception>
 #include <sstream>
 #include <unordered_set>
 #include <utility>
@@ -74,23 +75,30 @@ void Distributed::average_gradients(torch::optim::Optimizer& optimizer) const {
     }
   }
   if (params.empty()) return;
-  // Which parameters have a gradient on some rank: those take part (a missing one as zeros).
-  auto has = torch::zeros({static_cast<int64_t>(params.size())}, torch::kDouble);
+  // Which parameters have a gradient on some rank: those take part (a missing one as zeros). The
+  // last entry counts sparse gradients, refused on every rank at once (a rank that refused alone
+  // would leave the others in the next collective).
+  auto has = torch::zeros({static_cast<int64_t>(params.size()) + 1}, torch::kDouble);
   {
     auto h = has.accessor<double, 1>();
     for (std::size_t i = 0; i < params.size(); ++i) {
       const auto& grad = params[i].grad();
-      TORCH_CHECK_VALUE(!grad.defined() || !grad.is_sparse(), "Distributed: sparse gradients are not averaged");
       h[static_cast<int64_t>(i)] = grad.defined() ? 1.0 : 0.0;
+      if (grad.defined() && grad.is_sparse()) h[static_cast<int64_t>(params.size())] += 1.0;
     }
   }
   communicator_->all_reduce_sum(has);
-  // One flat buffer per dtype and device, in a fixed order.
-  std::map<std::pair<int, std::string>, std::vector<std::size_t>> buckets;
   auto h = has.accessor<double, 1>();
+  TORCH_CHECK_VALUE(h[static_cast<int64_t>(params.size())] == 0.0,
+                    "Distributed: sparse gradients are not averaged (a parameter has one on some rank)");
+  // One flat buffer per dtype and device, in the order they first appear (the same on every rank).
+  std::vector<std::pair<std::pair<int, std::string>, std::vector<std::size_t>>> buckets;
   for (std::size_t i = 0; i < params.size(); ++i) {
     if (h[static_cast<int64_t>(i)] == 0.0) continue;
-    buckets[{static_cast<int>(params[i].scalar_type()), params[i].device().str()}].push_back(i);
+    const std::pair<int, std::string> key{static_cast<int>(params[i].scalar_type()), params[i].device().str()};
+    auto it = std::find_if(buckets.begin(), buckets.end(), [&](const auto& b) { return b.first == key; });
+    if (it == buckets.end()) it = buckets.insert(buckets.end(), {key, {}});
+    it->second.push_back(i);
   }
   torch::NoGradGuard no_grad;
   const double ranks = static_cast<double>(size_);
@@ -120,28 +128,38 @@ void Distributed::average_gradients(torch::optim::Optimizer& optimizer) const {
 void Distributed::broadcast_state(SchedulerBase& scheduler, int root) const {
   if (!active()) return;
   TORCH_CHECK_VALUE(root >= 0 && root < size_, "broadcast_state: root ", root, " is not a rank of ", size_);
-  std::string bytes = rank_ == root ? checkpoint_bytes(scheduler) : std::string();
+  // A status byte first: a root that cannot save tells the others instead of leaving them waiting.
+  std::string bytes;
+  std::exception_ptr error;
+  if (rank_ == root) {
+    try {
+      bytes = "1" + checkpoint_bytes(scheduler);
+    } catch (const std::exception& e) {
+      error = std::current_exception();
+      bytes = std::string("0") + e.what();
+    }
+  }
   communicator_->broadcast(bytes, root);
-  if (rank_ == root) return;
+  if (rank_ == root) {
+    if (error) std::rethrow_exception(error);
+    return;
+  }
+  TORCH_CHECK(!bytes.empty() && bytes[0] == '1', "broadcast_state: rank ", root, " could not save its ", scheduler.name(),
+              ": ", bytes.empty() ? std::string() : bytes.substr(1));
+  bytes.erase(0, 1);
   std::istringstream in(bytes);
   torch::serialize::InputArchive archive;
   archive.load_from(in);
   scheduler.load(archive);
 }
 
-void Distributed::check_same(const SchedulerBase& scheduler) const {
-  if (!active()) return;
-  std::string bytes = checkpoint_bytes(scheduler);
-  for (const auto& group : scheduler.optimizer().param_groups()) {
-    const double lr = group.options().get_lr();
-    bytes.append(reinterpret_cast<const char*>(&lr), sizeof(lr));
-  }
-  const uint64_t hash = fingerprint(bytes);
+bool Distributed::same_everywhere(uint64_t value) const {
+  if (!active()) return true;
   // Four 16-bit quarters q and their squares: over the ranks, (Σq)² = n·Σq² exactly when every
-  // rank's q is the same (all sums stay exact in doubles).
+  // rank's q is the same (the sums stay exact in doubles for up to 1024 ranks).
   std::vector<double> values;
   for (int i = 0; i < 4; ++i) {
-    const double q = static_cast<double>((hash >> (16 * i)) & 0xFFFF);
+    const double q = static_cast<double>((value >> (16 * i)) & 0xFFFF);
     values.push_back(q);
     values.push_back(q * q);
   }
@@ -151,6 +169,28 @@ void Distributed::check_same(const SchedulerBase& scheduler) const {
     const double s = summed[2 * i];
     same = same && s * s == static_cast<double>(size_) * summed[2 * i + 1];
   }
+  return same;
+}
+
+void Distributed::check_same(const SchedulerBase& scheduler) const {
+  if (!active()) return;
+  // A rank that cannot even save (its state is broken) still takes part, with a value no healthy
+  // rank has, and rethrows its own error afterwards.
+  uint64_t hash = 0;
+  std::exception_ptr error;
+  try {
+    std::string bytes = checkpoint_bytes(scheduler);
+    for (const auto& group : scheduler.optimizer().param_groups()) {
+      const double lr = group.options().get_lr();
+      bytes.append(reinterpret_cast<const char*>(&lr), sizeof(lr));
+    }
+    hash = fingerprint(bytes);
+  } catch (...) {
+    error = std::current_exception();
+    hash = 0x5a5a5a5a00000000ULL + static_cast<uint64_t>(rank_);
+  }
+  const bool same = same_everywhere(hash);
+  if (error) std::rethrow_exception(error);
   TORCH_CHECK(same, "check_same: the ranks' ", scheduler.name(),
               " differ (their checkpoints or the lrs they wrote are not the same on every rank)");
 }

@@ -3,6 +3,12 @@
 
 #include <torchlr/distributed.h>
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdlib>
 #include <limits>
@@ -40,17 +46,47 @@ bool is_loopback(const std::string& host) {
   return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
 
+// The local address this host reaches `host` from: a UDP socket "connected" there (which sends
+// nothing) is bound by the kernel to the address of the route. Empty when there is none.
+// (Gloo's default device takes the address of this host's name, which stock Debian maps to
+// 127.0.1.1: peers on other machines could not reach it.)
+std::string local_address_towards(const std::string& host, uint16_t port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0) return "";
+  std::string result;
+  for (addrinfo* a = found; a != nullptr && result.empty(); a = a->ai_next) {
+    const int fd = socket(a->ai_family, SOCK_DGRAM, 0);
+    if (fd < 0) continue;
+    sockaddr_storage local{};
+    socklen_t length = sizeof(local);
+    if (connect(fd, a->ai_addr, a->ai_addrlen) == 0 &&
+        getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length) == 0) {
+      char text[INET6_ADDRSTRLEN] = {};
+      const void* address = local.ss_family == AF_INET
+                                ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(&local)->sin_addr)
+                                : static_cast<const void*>(&reinterpret_cast<const sockaddr_in6*>(&local)->sin6_addr);
+      if (inet_ntop(local.ss_family, address, text, sizeof(text)) != nullptr) result = text;
+    }
+    close(fd);
+  }
+  freeaddrinfo(found);
+  return result;
+}
+
 c10::intrusive_ptr<c10d::ProcessGroupGloo::Options> gloo_options(std::chrono::milliseconds timeout,
-                                                                 const std::string& host) {
+                                                                 const std::string& host, uint16_t port) {
   auto options = c10d::ProcessGroupGloo::Options::create(timeout);
   const std::string interface = env("GLOO_SOCKET_IFNAME", false);
   if (!interface.empty()) {
     options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(interface));
-  } else if (is_loopback(host)) {
-    options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
-  } else {
-    options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+    return options;
   }
+  const std::string local = is_loopback(host) ? std::string("127.0.0.1") : local_address_towards(host, port);
+  options->devices.push_back(local.empty() ? c10d::ProcessGroupGloo::createDefaultDevice()
+                                           : c10d::ProcessGroupGloo::createDeviceForHostname(local));
   return options;
 }
 
@@ -77,7 +113,7 @@ c10::intrusive_ptr<c10d::ProcessGroup> gloo_process_group_from_env(std::chrono::
   store_options.timeout = timeout;
   compat::use_tcp_store_without_libuv(store_options);
   auto store = c10::make_intrusive<c10d::TCPStore>(host, store_options);
-  return compat::make_gloo_process_group(store, rank, size, gloo_options(timeout, host));
+  return compat::make_gloo_process_group(store, rank, size, gloo_options(timeout, host, port));
 }
 
 c10::intrusive_ptr<c10d::ProcessGroup> gloo_process_group_with_file(const std::string& path, int rank, int size,
@@ -88,7 +124,7 @@ c10::intrusive_ptr<c10d::ProcessGroup> gloo_process_group_with_file(const std::s
   TORCH_CHECK_VALUE(!path.empty(), "gloo_process_group_with_file: the path is empty");
   auto store = c10::make_intrusive<c10d::FileStore>(path, size);
   store->setTimeout(timeout);
-  return compat::make_gloo_process_group(store, rank, size, gloo_options(timeout, "127.0.0.1"));
+  return compat::make_gloo_process_group(store, rank, size, gloo_options(timeout, "127.0.0.1", 0));
 }
 
 bool has_gloo() noexcept { return true; }

@@ -149,8 +149,8 @@ std::optional<double> agree(const Distributed& dist, const LocalOutcome& outcome
   const auto sums = dist.sum({local, outcome.error ? 1.0 : 0.0, !outcome.error && !finite ? 1.0 : 0.0});
   if (sums[1] > 0) {
     if (outcome.error) std::rethrow_exception(outcome.error);
-    TORCH_CHECK(false, "lr_find: the ", what, " threw on ", sums[1], " of ", dist.size(), " ranks at step ", step,
-                "; every rank stops there");
+    TORCH_CHECK(false, "lr_find: ", sums[1], " of ", dist.size(), " ranks failed at step ", step, " (", what,
+                ", or its data, optimizer step or on_step threw there); every rank stops there");
   }
   if (sums[2] > 0 && !keep_non_finite) return std::nullopt;
   return sums[0] / static_cast<double>(dist.size());
@@ -214,6 +214,43 @@ class StepLoss {
   int64_t step_;
 };
 
+// Runs a rank's local work that comes after the step's agreement (the optimizer's step, on_step).
+// On one process an exception propagates; with several it is kept, and reported at the next
+// collective, where every rank learns of it, so that no rank waits in a collective alone.
+template <typename Work>
+void locally_or_pending(const Distributed& dist, std::exception_ptr& pending, Work&& work) {
+  if (!dist.active()) {
+    work();
+    return;
+  }
+  if (pending) return;
+  try {
+    work();
+  } catch (...) {
+    pending = std::current_exception();
+  }
+}
+
+// What decides the number of collectives the test takes (and its suggestion): the same on every rank.
+uint64_t settings_fingerprint(const LRFinderOptions& o, bool has_validation) {
+  uint64_t hash = 1469598103934665603ULL;
+  auto mix = [&](const void* data, std::size_t size) {
+    const auto* bytes = static_cast<const unsigned char*>(data);
+    for (std::size_t i = 0; i < size; ++i) {
+      hash ^= bytes[i];
+      hash *= 1099511628211ULL;
+    }
+  };
+  const double doubles[] = {o.min_lr(), o.max_lr(), o.beta(), o.early_stop_threshold().value_or(-1.0)};
+  const int64_t integers[] = {o.num_iter(), static_cast<int64_t>(o.mode()), o.accumulation_steps(),
+                              has_validation ? o.val_batches() : -1, o.skip_begin(),
+                              static_cast<int64_t>(o.early_stop_threshold().has_value()),
+                              static_cast<int64_t>(o.sync_gradients())};
+  mix(doubles, sizeof(doubles));
+  mix(integers, sizeof(integers));
+  return hash;
+}
+
 // Ends the data side of the test (BatchSource::finish) when it is left, normally or not.
 class FinishGuard {
  public:
@@ -273,6 +310,12 @@ LRFinderResult detail::run_range_test(torch::nn::Module& model, torch::optim::Op
     const Distributed& dist = options.distributed();
     ProgressBar progress(options.progress_bar().value_or(dist.is_main() && platform::stderr_is_terminal()),
                          options.num_iter());
+    // A rank that ran another test (another num_iter, say) would take another number of collectives.
+    TORCH_CHECK_VALUE(dist.same_everywhere(settings_fingerprint(options, static_cast<bool>(source.next_validation_loss))),
+                      "lr_find: the ranks run the range test with different options (min_lr, max_lr, num_iter, mode, "
+                      "beta, early_stop_threshold, accumulation_steps, val_batches, skip_begin, sync_gradients or a "
+                      "validation source differ)");
+    std::exception_ptr pending;  // this rank's failure after a step's agreement, reported at the next one
 
     for (int64_t step = 0; step < options.num_iter(); ++step) {
       set_lrs(optimizer, ladder[static_cast<std::size_t>(step)], ratios);
@@ -281,6 +324,7 @@ LRFinderResult detail::run_range_test(torch::nn::Module& model, torch::optim::Op
       // Reading the batches belongs to the rank's part: a loader that throws on one rank stops
       // every rank.
       const LocalOutcome trained = run_locally(dist, [&] {
+        if (pending) std::rethrow_exception(pending);
         std::vector<std::function<torch::Tensor()>> micro_batches;
         for (int64_t micro = 0; micro < options.accumulation_steps(); ++micro) {
           micro_batches.push_back(source.next_batch());
@@ -288,16 +332,17 @@ LRFinderResult detail::run_range_test(torch::nn::Module& model, torch::optim::Op
         step_loss.emplace(optimizer, std::move(micro_batches), dist, options.sync_gradients(), step);
         return step_loss->evaluate(/*stop_on_non_finite=*/true);
       });
-      const std::optional<double> train_loss = agree(dist, trained, step, "loss function");
+      const std::optional<double> train_loss = agree(dist, trained, step, "a loss function");
       if (!train_loss) {
         reason = StopReason::non_finite_loss;
         break;
       }
       step_loss->sync_gradients();
-      optimizer.step(step_loss->closure(*train_loss));
+      locally_or_pending(dist, pending, [&] { optimizer.step(step_loss->closure(*train_loss)); });
       double loss = *train_loss;
       if (source.next_validation_loss) {
         const LocalOutcome validated = run_locally(dist, [&]() -> std::optional<double> {
+          if (pending) std::rethrow_exception(pending);
           const ModuleModes modes(model);
           model.eval();
           double val_sum = 0;
@@ -317,7 +362,7 @@ LRFinderResult detail::run_range_test(torch::nn::Module& model, torch::optim::Op
           const double mean = val_sum / static_cast<double>(options.val_batches());
           return std::isfinite(mean) ? std::optional<double>(mean) : std::nullopt;
         });
-        const std::optional<double> val_loss = agree(dist, validated, step, "validation loss function");
+        const std::optional<double> val_loss = agree(dist, validated, step, "a validation loss function");
         if (!val_loss) {
           reason = StopReason::non_finite_loss;
           break;
@@ -333,12 +378,19 @@ LRFinderResult detail::run_range_test(torch::nn::Module& model, torch::optim::Op
       smoothed.push_back(smooth);
       const LRFinderStep record{step, lr_used, loss, smooth};
       progress.update(record);
-      if (options.on_step()) options.on_step()(record);
+      if (options.on_step()) locally_or_pending(dist, pending, [&] { options.on_step()(record); });
       best = std::min(best, smooth);
       if (options.early_stop_threshold() && smooth > best + (*options.early_stop_threshold() - 1) * std::abs(best)) {
         reason = StopReason::diverged;
         break;
       }
+    }
+    if (dist.active()) {
+      // Every rank left the loop at the same step: one last word on failures since the last agreement.
+      const double failed = dist.sum({pending ? 1.0 : 0.0}).front();
+      if (pending) std::rethrow_exception(pending);
+      TORCH_CHECK(failed == 0, "lr_find: ", failed, " of ", dist.size(),
+                  " ranks failed in the last step (its optimizer step or on_step threw); every rank stops there");
     }
   }
   if (snapshot) snapshot->restore();
@@ -371,6 +423,7 @@ LRFinderResult::LRFinderResult(std::vector<double> lrs, std::vector<double> raw_
       group_ratios_(std::move(group_ratios)),
       warned_(std::make_shared<std::atomic<bool>>(false)) {
   options_.on_step(nullptr);  // the result must not call back into a finished test
+  options_.distributed(Distributed());  // nor keep the process group (its threads and sockets) alive
 }
 
 SuggestionResult LRFinderResult::suggest(Suggestion method) const {

@@ -145,13 +145,64 @@ TEST(Distributed, ALossFunctionThatThrowsOnOneRankStopsEveryRankAtThatStep) {
     // The rank that threw gets its own exception; the others a c10::Error naming the step.
     EXPECT_EQ(errors[1], "the loss of rank 1 broke");
     for (int r : {0, 2}) {
-      EXPECT_NE(errors[static_cast<std::size_t>(r)].find("lr_find: the loss function threw on 1 of 3 ranks at step " +
-                                                         std::to_string(at) + "; every rank stops there"),
+      EXPECT_NE(errors[static_cast<std::size_t>(r)].find("lr_find: 1 of 3 ranks failed at step " + std::to_string(at) +
+                                                         " (a loss function, or its data, optimizer step or on_step "
+                                                         "threw there); every rank stops there"),
                 std::string::npos)
           << errors[static_cast<std::size_t>(r)];
     }
     for (int r = 0; r < size; ++r) EXPECT_TRUE(restored[static_cast<std::size_t>(r)]) << "rank " << r;
   }
+}
+
+TEST(Distributed, AnOnStepCallbackThatThrowsOnOneRankStopsEveryRank) {
+  // on_step runs after the step's agreement: its failure is reported at the next collective.
+  const int size = 2;
+  const Problem problem(size);
+  for (int64_t at : {3, 59}) {  // 59: the last step, reported by the test's final agreement
+    SCOPED_TRACE("on_step throws at step " + std::to_string(at));
+    std::vector<std::string> errors(size);
+    run_ranks(size, [&](int rank, const Distributed& dist) {
+      auto model = problem.replica();
+      torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(1e-5));
+      int64_t i = 0;
+      auto loss = [&] {
+        auto [x, y] = problem.batch(rank, i++);
+        return torch::mse_loss(model->forward(x), y);
+      };
+      auto options = finder_options().max_lr(1e-3).early_stop_threshold(std::nullopt).distributed(dist);
+      options.on_step([&](const torchlr::LRFinderStep& s) {
+        if (rank == 0 && s.step == at) throw std::runtime_error("logging failed");
+      });
+      try {
+        torchlr::lr_find(*model, optimizer, loss, options);
+      } catch (const std::exception& e) {
+        errors[static_cast<std::size_t>(rank)] = e.what();
+      }
+    });
+    EXPECT_EQ(errors[0], "logging failed");
+    EXPECT_NE(errors[1].find("1 of 2 ranks failed"), std::string::npos) << errors[1];
+  }
+}
+
+TEST(Distributed, RanksWithDifferentOptionsAreRefusedOnEveryRank) {
+  const Problem problem(2);
+  std::vector<std::string> errors(2);
+  run_ranks(2, [&](int rank, const Distributed& dist) {
+    auto model = problem.replica();
+    torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(1e-3));
+    int64_t i = 0;
+    auto loss = [&] {
+      auto [x, y] = problem.batch(rank, i++);
+      return torch::mse_loss(model->forward(x), y);
+    };
+    try {
+      torchlr::lr_find(*model, optimizer, loss, finder_options().num_iter(rank == 0 ? 60 : 61).distributed(dist));
+    } catch (const c10::ValueError& e) {
+      errors[static_cast<std::size_t>(rank)] = e.what_without_backtrace();
+    }
+  });
+  for (const auto& e : errors) EXPECT_NE(e.find("the ranks run the range test with different options"), std::string::npos) << e;
 }
 
 TEST(Distributed, ANonFiniteLossOnOneRankStopsEveryRankAtThatStep) {

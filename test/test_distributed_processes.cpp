@@ -38,18 +38,29 @@ fs::path fresh_directory() {
   return made ? fs::path(made) : fs::path();
 }
 
+// A port the kernel just handed out on 127.0.0.1 (free again, almost surely, when rank 0 binds it).
 int free_port() {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  EXPECT_GE(fd, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   address.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
   socklen_t length = sizeof(address);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  const int port = ntohs(address.sin_port);
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
+                  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
+  EXPECT_TRUE(ok);
   close(fd);
-  return port;
+  return ntohs(address.sin_port);
+}
+
+// The variables the workers get from the test, not from the environment ctest runs in.
+bool set_by_the_test(const std::string& entry) {
+  for (const char* name : {"MASTER_ADDR=", "MASTER_PORT=", "RANK=", "WORLD_SIZE=", "OMP_NUM_THREADS=",
+                           "TORCHELASTIC_USE_AGENT_STORE=", "GLOO_SOCKET_IFNAME="}) {
+    if (entry.rfind(name, 0) == 0) return true;
+  }
+  return false;
 }
 
 // Starts `size` workers, waits for all (killing them after the deadline), and reads their reports.
@@ -62,7 +73,9 @@ std::vector<RankReport> run_workers(const std::string& scenario, int size, int64
     std::vector<std::string> args{TORCHLR_DIST_WORKER, scenario, std::to_string(rank), std::to_string(size), store,
                                   dir.string(), std::to_string(step)};
     std::vector<std::string> env_strings;
-    for (char** e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
+    for (char** e = environ; *e != nullptr; ++e) {
+      if (!set_by_the_test(*e)) env_strings.emplace_back(*e);
+    }
     env_strings.push_back("OMP_NUM_THREADS=1");
     if (from_env) {
       env_strings.push_back("MASTER_ADDR=127.0.0.1");
@@ -76,8 +89,9 @@ std::vector<RankReport> run_workers(const std::string& scenario, int size, int64
     for (auto& e : env_strings) envp.push_back(e.data());
     envp.push_back(nullptr);
     pid_t pid = 0;
-    EXPECT_EQ(posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), envp.data()), 0);
-    pids.push_back(pid);
+    const int spawned = posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), envp.data());
+    EXPECT_EQ(spawned, 0) << "cannot start rank " << rank;
+    if (spawned == 0 && pid > 0) pids.push_back(pid);
   }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   std::vector<bool> done(pids.size(), false);
@@ -126,7 +140,10 @@ TEST(DistributedProcesses, EveryRankRecordsTheSameCurveAndSuggestion) {
     ASSERT_EQ(reports.size(), static_cast<std::size_t>(size));
     EXPECT_EQ(reports[0].at("stop"), "diverged");
     EXPECT_NE(reports[0].at("suggestion"), "none");
-    EXPECT_GT(reports[0].at("raw").size(), 100u);
+    std::istringstream points(reports[0].at("raw"));
+    int count = 0;
+    for (std::string v; points >> v;) ++count;
+    EXPECT_GT(count, 30);  // a curve, not a few points
     for (const auto& report : reports) {
       for (const char* key : {"stop", "lrs", "raw", "smoothed", "suggestion"}) EXPECT_EQ(report.at(key), reports[0].at(key)) << key;
       EXPECT_EQ(report.at("restored"), "1");
@@ -147,7 +164,7 @@ TEST(DistributedProcesses, AThrowOnOneRankThrowsOnEveryRankAtThatStep) {
   ASSERT_EQ(reports.size(), 3u);
   EXPECT_EQ(reports[2].at("error"), "rank's loss broke");
   for (int r : {0, 1}) {
-    EXPECT_NE(reports[static_cast<std::size_t>(r)].at("error").find("threw on 1 of 3 ranks at step 11"), std::string::npos)
+    EXPECT_NE(reports[static_cast<std::size_t>(r)].at("error").find("1 of 3 ranks failed at step 11"), std::string::npos)
         << reports[static_cast<std::size_t>(r)].at("error");
   }
   for (const auto& report : reports) EXPECT_EQ(report.at("restored"), "1");

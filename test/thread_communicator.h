@@ -43,6 +43,7 @@ class ThreadGroup {
       ++collectives_;
       changed_.notify_all();
     } else if (!changed_.wait_for(lock, deadline_, [&] { return generation_ != generation; })) {
+      --arrived_;  // this rank leaves: a later collective must not count it
       throw std::runtime_error("ThreadGroup: rank " + std::to_string(rank) + " waited in vain for the other ranks");
     }
     collect();

@@ -84,6 +84,8 @@ class Distributed {
   /// Throws c10::Error on every rank unless every rank's scheduler holds the same state (its
   /// checkpoint, bit for bit) and its optimizer the same lrs.
   void check_same(const SchedulerBase& scheduler) const;
+  /// Whether every rank passed the same 64-bit value (one collective; exact for up to 1024 ranks).
+  bool same_everywhere(uint64_t value) const;
 
  private:
   std::shared_ptr<Communicator> communicator_;
@@ -99,7 +101,7 @@ bool has_gloo() noexcept;
 /// WORLD_SIZE (a missing or malformed one is a c10::ValueError naming it). The TCPStore is hosted
 /// by rank 0, or by torchrun's agent when TORCHELASTIC_USE_AGENT_STORE=True (every rank a
 /// client). Gloo binds to GLOO_SOCKET_IFNAME's interface when set, to 127.0.0.1 when MASTER_ADDR is
-/// a loopback address, and otherwise to the interface of this host's name. `timeout` bounds every
+/// a loopback address, and otherwise to the local address of the route to MASTER_ADDR. `timeout` bounds every
 /// collective and the rendezvous (a rank that dies inside a collective is noticed after it).
 c10::intrusive_ptr<c10d::ProcessGroup> gloo_process_group_from_env(
     std::chrono::milliseconds timeout = std::chrono::minutes(30));
