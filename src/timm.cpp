@@ -139,13 +139,19 @@ void check_k_decay(const std::string& name, double k) {
   TORCH_CHECK_VALUE(k >= 0, name, ": k_decay must be non-negative (timm raises 0 to it), but got ", k);
 }
 
-// Python's `v * gamma` with gamma = cycle_decay ** i, refused where it overflows.
-std::vector<double> cycle_peaks(const std::vector<double>& base, double cycle_decay, double i) {
-  const double gamma = std::pow(cycle_decay, i);
-  std::vector<double> peaks;
-  peaks.reserve(base.size());
-  for (double v : base) peaks.push_back(v * gamma);
-  return peaks;
+// Cosine, Tanh and Poly after the warmup: t shifted by a prefixed warmup, the cycle it falls in,
+// and each group's `curve(lr_max, cycle)` with lr_max = base · cycle_decay^i (timm's order), or
+// lr_min once the cycles are over.
+template <typename Options, typename Curve>
+std::vector<double> cycle_values(const std::string& name, const Options& o, const std::vector<double>& base, int64_t t,
+                                 Curve curve) {
+  std::vector<double> lrs(base.size(), o.lr_min());
+  if (o.warmup_prefix()) t = t - o.warmup_t();
+  const Cycle c = cycle_of(name, static_cast<double>(t), static_cast<double>(o.t_initial()), o.cycle_mul());
+  if (c.i >= static_cast<double>(o.cycle_limit())) return lrs;
+  const double gamma = std::pow(o.cycle_decay(), c.i);
+  for (std::size_t g = 0; g < lrs.size(); ++g) lrs[g] = curve(base[g] * gamma, c);
+  return lrs;
 }
 
 }  // namespace
@@ -394,24 +400,15 @@ int64_t CosineLRScheduler::get_cycle_length(int64_t cycles) const { return cycle
 
 std::vector<double> CosineLRScheduler::values_at(int64_t t) const {
   const auto& o = options_;
-  std::vector<double> lrs(base_values().size());
   if (t < o.warmup_t()) {
+    std::vector<double> lrs(base_values().size());
     for (std::size_t g = 0; g < lrs.size(); ++g) lrs[g] = warmup_value(g, t);
     return lrs;
   }
-  if (o.warmup_prefix()) t = t - o.warmup_t();
-  const Cycle c = cycle_of(name(), static_cast<double>(t), static_cast<double>(o.t_initial()), o.cycle_mul());
-  if (c.i >= static_cast<double>(o.cycle_limit())) {
-    std::fill(lrs.begin(), lrs.end(), o.lr_min());
-    return lrs;
-  }
-  const std::vector<double> peaks = cycle_peaks(base_values(), o.cycle_decay(), c.i);
   const double k = o.k_decay();
-  for (std::size_t g = 0; g < lrs.size(); ++g) {
-    lrs[g] = o.lr_min() + 0.5 * (peaks[g] - o.lr_min()) *
-                              (1 + std::cos(platform::kPi * std::pow(c.t_curr, k) / std::pow(c.t_i, k)));
-  }
-  return lrs;
+  return cycle_values(name(), o, base_values(), t, [&](double lr_max, const Cycle& c) {
+    return o.lr_min() + 0.5 * (lr_max - o.lr_min()) * (1 + std::cos(platform::kPi * std::pow(c.t_curr, k) / std::pow(c.t_i, k)));
+  });
 }
 
 void CosineLRScheduler::serialize(StateArchive& archive) {
@@ -458,16 +455,10 @@ std::vector<double> TanhLRScheduler::values_at(int64_t t) const {
 
 std::vector<double> TanhLRScheduler::curve_at(int64_t t) const {
   const auto& o = options_;
-  std::vector<double> lrs(base_values().size(), o.lr_min());
-  if (o.warmup_prefix()) t = t - o.warmup_t();
-  const Cycle c = cycle_of(name(), static_cast<double>(t), static_cast<double>(o.t_initial()), o.cycle_mul());
-  if (c.i >= static_cast<double>(o.cycle_limit())) return lrs;
-  const std::vector<double> peaks = cycle_peaks(base_values(), o.cycle_decay(), c.i);
-  const double tr = c.t_curr / c.t_i;
-  for (std::size_t g = 0; g < lrs.size(); ++g) {
-    lrs[g] = o.lr_min() + 0.5 * (peaks[g] - o.lr_min()) * (1 - std::tanh(o.lb() * (1. - tr) + o.ub() * tr));
-  }
-  return lrs;
+  return cycle_values(name(), o, base_values(), t, [&](double lr_max, const Cycle& c) {
+    const double tr = c.t_curr / c.t_i;
+    return o.lr_min() + 0.5 * (lr_max - o.lr_min()) * (1 - std::tanh(o.lb() * (1. - tr) + o.ub() * tr));
+  });
 }
 
 void TanhLRScheduler::serialize(StateArchive& archive) {
@@ -495,20 +486,15 @@ int64_t PolyLRScheduler::get_cycle_length(int64_t cycles) const { return cycle_l
 
 std::vector<double> PolyLRScheduler::values_at(int64_t t) const {
   const auto& o = options_;
-  std::vector<double> lrs(base_values().size(), o.lr_min());
   if (t < o.warmup_t()) {
+    std::vector<double> lrs(base_values().size());
     for (std::size_t g = 0; g < lrs.size(); ++g) lrs[g] = warmup_value(g, t);
     return lrs;
   }
-  if (o.warmup_prefix()) t = t - o.warmup_t();
-  const Cycle c = cycle_of(name(), static_cast<double>(t), static_cast<double>(o.t_initial()), o.cycle_mul());
-  if (c.i >= static_cast<double>(o.cycle_limit())) return lrs;
-  const std::vector<double> peaks = cycle_peaks(base_values(), o.cycle_decay(), c.i);
   const double k = o.k_decay();
-  for (std::size_t g = 0; g < lrs.size(); ++g) {
-    lrs[g] = o.lr_min() + (peaks[g] - o.lr_min()) * std::pow(1 - std::pow(c.t_curr, k) / std::pow(c.t_i, k), o.power());
-  }
-  return lrs;
+  return cycle_values(name(), o, base_values(), t, [&](double lr_max, const Cycle& c) {
+    return o.lr_min() + (lr_max - o.lr_min()) * std::pow(1 - std::pow(c.t_curr, k) / std::pow(c.t_i, k), o.power());
+  });
 }
 
 void PolyLRScheduler::serialize(StateArchive& archive) {
