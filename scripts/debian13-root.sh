@@ -9,7 +9,7 @@ set -euo pipefail
 root=${1:-${TORCHLR_TRIXIE_ROOT:-/var/cache/torchlr/trixie}}
 mirror=${TORCHLR_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 packages=(g++ cmake make libtorch-dev nlohmann-json3-dev googletest libgtest-dev libbenchmark-dev
-          librsvg2-bin libgloo-dev ${TORCHLR_TRIXIE_EXTRA:-})
+          librsvg2-bin libgloo-dev zlib1g-dev dataset-fashion-mnist ${TORCHLR_TRIXIE_EXTRA:-})
 
 [ "$(id -u)" -eq 0 ] || { echo "error: making a Debian 13 root needs root (debootstrap, chroot)" >&2; exit 1; }
 

@@ -4,7 +4,8 @@
 set -euo pipefail
 
 packages=(g++ make cmake libtorch-dev nlohmann-json3-dev googletest libgtest-dev libbenchmark-dev librsvg2-bin
-          clang libclang-rt-14-dev debootstrap libgloo-dev)
+          clang libclang-rt-14-dev debootstrap libgloo-dev zlib1g-dev dataset-fashion-mnist
+          libopenblas0-openmp)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -47,11 +47,6 @@ std::vector<torch::Tensor> weights(torch::nn::Sequential& model) {
   return out;
 }
 
-void ExpectSameWeights(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
-  ASSERT_EQ(a.size(), b.size());
-  for (std::size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "parameter " << i;
-}
-
 TEST(Distributed, OneProcessIsTheDefaultAndCostsNothing) {
   const Distributed one;
   EXPECT_FALSE(one.active());
