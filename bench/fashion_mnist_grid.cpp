@@ -12,6 +12,7 @@
 // order and per-step lrs, for bench/fashion_mnist_pytorch.py to repeat in Python).
 //
 //   fashion_mnist_grid [--out DIR] [--data DIR] [--seeds N] [--epochs N] [--limit N] [--threads N]
+//   fashion_mnist_grid --report DIR/results.jsonl [--out DIR]   the tables and plot again, no training
 //
 // --threads defaults to OMP_NUM_THREADS, else every core.
 
@@ -161,14 +162,20 @@ struct Summary {
   double mean = 0, sd = 0, seconds = 0;
 };
 
+// Accuracy: mean and sample standard deviation over the seeds. Time: the median over the seeds,
+// which a run disturbed by something else on the machine does not move.
 Summary summarize(const std::vector<const Run*>& runs) {
+  TORCH_CHECK(!runs.empty(), "fashion_mnist_grid: no runs to summarize");
   Summary s;
+  std::vector<double> seconds;
   for (const Run* r : runs) {
     s.mean += r->accuracy;
-    s.seconds += r->seconds;
+    seconds.push_back(r->seconds);
   }
   s.mean /= static_cast<double>(runs.size());
-  s.seconds /= static_cast<double>(runs.size());
+  std::sort(seconds.begin(), seconds.end());
+  const size_t middle = seconds.size() / 2;
+  s.seconds = seconds.size() % 2 ? seconds[middle] : (seconds[middle - 1] + seconds[middle]) / 2;
   for (const Run* r : runs) s.sd += (r->accuracy - s.mean) * (r->accuracy - s.mean);
   s.sd = runs.size() > 1 ? std::sqrt(s.sd / static_cast<double>(runs.size() - 1)) : 0;
   return s;
@@ -198,109 +205,13 @@ std::string lr_text(double lr) {
   return text;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  const fm::Recipe recipe;
-  std::filesystem::path out = "fashion_mnist_bench", data_dir = fm::default_dir();
-  int64_t seeds = 3, epochs = recipe.epochs;
-  std::optional<int64_t> limit, threads_requested;
-  try {
-    for (int i = 1; i < argc; ++i) {
-      const std::string a = argv[i];
-      if (a != "--out" && a != "--data" && a != "--seeds" && a != "--epochs" && a != "--limit" && a != "--threads") {
-        throw c10::ValueError({__func__, __FILE__, __LINE__}, "unknown option " + a);
-      }
-      if (i + 1 >= argc) throw c10::ValueError({__func__, __FILE__, __LINE__}, a + " needs a value");
-      const std::string value = argv[++i];
-      if (a == "--out") {
-        out = value;
-      } else if (a == "--data") {
-        data_dir = value;
-      } else if (a == "--seeds") {
-        seeds = fm::integer_option(a, value, 1);
-      } else if (a == "--epochs") {
-        epochs = fm::integer_option(a, value, 1);
-      } else if (a == "--limit") {
-        limit = fm::integer_option(a, value, 1);
-      } else {
-        threads_requested = fm::integer_option(a, value, 1);
-      }
-    }
-  } catch (const c10::ValueError& e) {
-    std::cerr << "error: " << e.what_without_backtrace()
-              << "\nusage: fashion_mnist_grid [--out DIR] [--data DIR] [--seeds N] [--epochs N] [--limit N] [--threads N]\n";
-    return 2;
+// Prints the tables and writes the plot, from the runs of a training session or a results file.
+void report(const std::vector<Run>& runs, int64_t epochs, const std::filesystem::path& out) {
+  std::vector<uint64_t> seed_list;
+  for (const Run& r : runs) {
+    if (std::find(seed_list.begin(), seed_list.end(), r.seed) == seed_list.end()) seed_list.push_back(r.seed);
   }
-  const int threads = fm::threads_to_use(threads_requested);
-  torch::set_num_threads(threads);
-  std::filesystem::create_directories(out);
-  Data data;
-  fm::Tensors test;
-  try {
-    data.train = fm::read(data_dir, fm::Split::kTrain, limit);
-    test = fm::read(data_dir, fm::Split::kTest, limit);
-  } catch (const c10::Error& e) {
-    std::cerr << "error: " << e.what_without_backtrace() << "\n";
-    return 1;
-  }
-  data.test_images = fm::normalize(test.images);
-  data.test_labels = test.labels;
-  const int64_t train_size = data.train.labels.size(0);
-  std::printf("Fashion-MNIST: %lld training, %lld test images; %lld epochs of batch %lld; %lld seeds; %d threads\n",
-              static_cast<long long>(train_size), static_cast<long long>(data.test_labels.size(0)),
-              static_cast<long long>(epochs), static_cast<long long>(recipe.batch_size), static_cast<long long>(seeds),
-              threads);
-
-  std::vector<Run> runs;
-  Trace trace;
-  std::ofstream results(out / "results.jsonl");
-  auto finish = [&](Run run) {
-    std::printf("  seed %llu  %-9s lr %-8s accuracy %s%%  %.1f s\n", static_cast<unsigned long long>(run.seed),
-                run.kind.c_str(), lr_text(run.lr).c_str(), percent(run.accuracy).c_str(), run.seconds);
-    std::fflush(stdout);
-    nlohmann::json line = {{"kind", run.kind},         {"seed", run.seed},       {"lr", run.lr},
-                           {"accuracy", run.accuracy}, {"seconds", run.seconds}, {"other_rules", run.other_rules}};
-    results << line.dump() << "\n" << std::flush;
-    runs.push_back(std::move(run));
-  };
-  for (uint64_t seed = 1; seed <= static_cast<uint64_t>(seeds); ++seed) {
-    finish(train(data, recipe, epochs, "automatic", seed, 0, seed == 1 ? &trace : nullptr));
-    finish(train(data, recipe, epochs, "classic", seed, kClassicLr, nullptr));
-    for (double lr : grid()) {
-      finish(train(data, recipe, epochs, "constant", seed, lr, nullptr));
-      finish(train(data, recipe, epochs, "onecycle", seed, lr, nullptr));
-    }
-  }
-
-  // The first automatic run, for the Python comparison.
-  const Run& first = runs.front();
-  nlohmann::json recipe_json = {
-      {"data_dir", data_dir.string()},
-      {"train_size", train_size},
-      {"batch_size", recipe.batch_size},
-      {"epochs", epochs},
-      {"steps_per_epoch", (train_size + recipe.batch_size - 1) / recipe.batch_size},
-      {"init_seed", first.seed},
-      {"epoch_order_seeds", trace.epoch_seeds},
-      {"test_size", data.test_labels.size(0)},
-      {"classes", fm::kClasses},
-      {"conv1_channels", fm::kConv1Channels},
-      {"conv2_channels", fm::kConv2Channels},
-      {"hidden_units", fm::kHiddenUnits},
-      {"adam_lr", recipe.adam_lr},
-      {"max_lr", first.lr},
-      {"pixel_mean", fm::kPixelMean},
-      {"pixel_std", fm::kPixelStd},
-      {"threads", threads},
-      {"lrs", trace.schedule.lrs.at(0)},
-      {"betas", trace.schedule.momenta.at(0)},
-      {"losses", trace.losses},
-      {"epoch_seconds", trace.epoch_seconds},
-      {"accuracy", first.accuracy},
-  };
-  std::ofstream(out / "recipe.json") << recipe_json.dump(1) << "\n";
-
+  const auto seeds = static_cast<int64_t>(seed_list.size());
   // The table.
   auto select = [&](const std::string& kind, std::optional<double> lr) {
     std::vector<const Run*> chosen;
@@ -309,7 +220,7 @@ int main(int argc, char** argv) {
     }
     return chosen;
   };
-  std::printf("\n| entry | lr | test accuracy, %% (mean ± sd over %lld seeds) | wall time per run, s |\n|---|---|---|---|\n",
+  std::printf("\n| entry | lr | test accuracy, %% (mean ± sd over %lld seeds) | wall time per run, s (median) |\n|---|---|---|---|\n",
               static_cast<long long>(seeds));
   const auto automatic = select("automatic", std::nullopt);
   const Summary auto_summary = summarize(automatic);
@@ -371,12 +282,149 @@ int main(int argc, char** argv) {
   for (double a : curve_accuracy["onecycle"]) one_cycle.y.push_back(100 * a);
   panel.series = {constant, one_cycle};
   for (const Run* r : automatic) {
-    panel.markers.push_back({r->lr, 100 * r->accuracy, "automatic, seed " + std::to_string(r->seed), "#2ca02c"});
+    // One circle per seed; one label for all, which would otherwise overlap.
+    panel.markers.push_back({r->lr, 100 * r->accuracy, r == automatic.front() ? "automatic (one per seed)" : "",
+                             "#2ca02c"});
   }
+  // Diverged entries (10%) would flatten the rest: show the top few points, clipping lower ones.
+  panel.y_range = std::pair{100 * best.mean - 6, 100 * best.mean + 2.5};  // room for the legend
   panel.markers.push_back({kClassicLr, 100 * classic.mean, "classic StepLR", "#9467bd"});
   chart.panels = {panel};
   torchlr::svg::write(chart, (out / "accuracy_vs_lr.svg").string());
-  std::printf("\nWritten: %s, %s, %s\n", (out / "results.jsonl").c_str(), (out / "recipe.json").c_str(),
-              (out / "accuracy_vs_lr.svg").c_str());
+  std::printf("\nWritten: %s\n", (out / "accuracy_vs_lr.svg").c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const fm::Recipe recipe;
+  std::filesystem::path out = "fashion_mnist_bench", data_dir = fm::default_dir();
+  int64_t seeds = 3, epochs = recipe.epochs;
+  std::optional<int64_t> limit, threads_requested;
+  std::optional<std::filesystem::path> report_file;
+  try {
+    for (int i = 1; i < argc; ++i) {
+      const std::string a = argv[i];
+      if (a != "--out" && a != "--data" && a != "--seeds" && a != "--epochs" && a != "--limit" && a != "--threads" &&
+          a != "--report") {
+        throw c10::ValueError({__func__, __FILE__, __LINE__}, "unknown option " + a);
+      }
+      if (i + 1 >= argc) throw c10::ValueError({__func__, __FILE__, __LINE__}, a + " needs a value");
+      const std::string value = argv[++i];
+      if (a == "--out") {
+        out = value;
+      } else if (a == "--data") {
+        data_dir = value;
+      } else if (a == "--seeds") {
+        seeds = fm::integer_option(a, value, 1);
+      } else if (a == "--epochs") {
+        epochs = fm::integer_option(a, value, 1);
+      } else if (a == "--limit") {
+        limit = fm::integer_option(a, value, 1);
+      } else if (a == "--report") {
+        report_file = value;
+      } else {
+        threads_requested = fm::integer_option(a, value, 1);
+      }
+    }
+  } catch (const c10::ValueError& e) {
+    std::cerr << "error: " << e.what_without_backtrace()
+              << "\nusage: fashion_mnist_grid [--out DIR] [--data DIR] [--seeds N] [--epochs N] [--limit N] [--threads N]\n"
+                 "       fashion_mnist_grid --report RESULTS_JSONL [--out DIR] [--epochs N]\n";
+    return 2;
+  }
+  std::filesystem::create_directories(out);
+  if (report_file) {
+    // The tables and the plot again, from a results file: no training.
+    std::ifstream in(*report_file);
+    TORCH_CHECK_VALUE(in, "--report: cannot read ", report_file->string());
+    std::vector<Run> runs;
+    for (std::string text; std::getline(in, text);) {
+      if (text.empty()) continue;
+      const auto line = nlohmann::json::parse(text);
+      Run run;
+      run.kind = line.at("kind").get<std::string>();
+      run.seed = line.at("seed").get<uint64_t>();
+      run.lr = line.at("lr").get<double>();
+      run.accuracy = line.at("accuracy").get<double>();
+      run.seconds = line.at("seconds").get<double>();
+      run.other_rules = line.at("other_rules").get<std::map<std::string, double>>();
+      epochs = line.value("epochs", epochs);
+      runs.push_back(std::move(run));
+    }
+    report(runs, epochs, out);
+    return 0;
+  }
+  const int threads = fm::threads_to_use(threads_requested);
+  torch::set_num_threads(threads);
+  Data data;
+  fm::Tensors test;
+  try {
+    data.train = fm::read(data_dir, fm::Split::kTrain, limit);
+    test = fm::read(data_dir, fm::Split::kTest, limit);
+  } catch (const c10::Error& e) {
+    std::cerr << "error: " << e.what_without_backtrace() << "\n";
+    return 1;
+  }
+  data.test_images = fm::normalize(test.images);
+  data.test_labels = test.labels;
+  const int64_t train_size = data.train.labels.size(0);
+  std::printf("Fashion-MNIST: %lld training, %lld test images; %lld epochs of batch %lld; %lld seeds; %d threads\n",
+              static_cast<long long>(train_size), static_cast<long long>(data.test_labels.size(0)),
+              static_cast<long long>(epochs), static_cast<long long>(recipe.batch_size), static_cast<long long>(seeds),
+              threads);
+
+  std::vector<Run> runs;
+  Trace trace;
+  std::ofstream results(out / "results.jsonl");
+  auto finish = [&](Run run) {
+    std::printf("  seed %llu  %-9s lr %-8s accuracy %s%%  %.1f s\n", static_cast<unsigned long long>(run.seed),
+                run.kind.c_str(), lr_text(run.lr).c_str(), percent(run.accuracy).c_str(), run.seconds);
+    std::fflush(stdout);
+    nlohmann::json line = {{"kind", run.kind},         {"seed", run.seed},       {"lr", run.lr},
+                           {"accuracy", run.accuracy}, {"seconds", run.seconds}, {"other_rules", run.other_rules},
+                           {"epochs", epochs}};
+    results << line.dump() << "\n" << std::flush;
+    runs.push_back(std::move(run));
+  };
+  for (uint64_t seed = 1; seed <= static_cast<uint64_t>(seeds); ++seed) {
+    finish(train(data, recipe, epochs, "automatic", seed, 0, seed == 1 ? &trace : nullptr));
+    finish(train(data, recipe, epochs, "classic", seed, kClassicLr, nullptr));
+    for (double lr : grid()) {
+      finish(train(data, recipe, epochs, "constant", seed, lr, nullptr));
+      finish(train(data, recipe, epochs, "onecycle", seed, lr, nullptr));
+    }
+  }
+
+  // The first automatic run, for the Python comparison.
+  const Run& first = runs.front();
+  nlohmann::json recipe_json = {
+      {"data_dir", data_dir.string()},
+      {"train_size", train_size},
+      {"batch_size", recipe.batch_size},
+      {"epochs", epochs},
+      {"steps_per_epoch", (train_size + recipe.batch_size - 1) / recipe.batch_size},
+      {"init_seed", first.seed},
+      {"epoch_order_seeds", trace.epoch_seeds},
+      {"test_size", data.test_labels.size(0)},
+      {"classes", fm::kClasses},
+      {"conv1_channels", fm::kConv1Channels},
+      {"conv2_channels", fm::kConv2Channels},
+      {"hidden_units", fm::kHiddenUnits},
+      {"adam_lr", recipe.adam_lr},
+      {"max_lr", first.lr},
+      {"pixel_mean", fm::kPixelMean},
+      {"pixel_std", fm::kPixelStd},
+      {"threads", threads},
+      {"lrs", trace.schedule.lrs.at(0)},
+      {"betas", trace.schedule.momenta.at(0)},
+      {"losses", trace.losses},
+      {"epoch_seconds", trace.epoch_seconds},
+      {"accuracy", first.accuracy},
+  };
+  std::ofstream(out / "recipe.json") << recipe_json.dump(1) << "\n";
+
+  report(runs, epochs, out);
+  std::printf("Written: %s, %s\n", (out / "results.jsonl").c_str(), (out / "recipe.json").c_str());
   return 0;
 }
