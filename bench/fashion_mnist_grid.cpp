@@ -303,29 +303,16 @@ int main(int argc, char** argv) {
   std::optional<int64_t> limit, threads_requested;
   std::optional<std::filesystem::path> report_file;
   try {
-    for (int i = 1; i < argc; ++i) {
-      const std::string a = argv[i];
-      if (a != "--out" && a != "--data" && a != "--seeds" && a != "--epochs" && a != "--limit" && a != "--threads" &&
-          a != "--report") {
-        throw c10::ValueError({__func__, __FILE__, __LINE__}, "unknown option " + a);
-      }
-      if (i + 1 >= argc) throw c10::ValueError({__func__, __FILE__, __LINE__}, a + " needs a value");
-      const std::string value = argv[++i];
-      if (a == "--out") {
-        out = value;
-      } else if (a == "--data") {
-        data_dir = value;
-      } else if (a == "--seeds") {
-        seeds = fm::integer_option(a, value, 1);
-      } else if (a == "--epochs") {
-        epochs = fm::integer_option(a, value, 1);
-      } else if (a == "--limit") {
-        limit = fm::integer_option(a, value, 1);
-      } else if (a == "--report") {
-        report_file = value;
-      } else {
-        threads_requested = fm::integer_option(a, value, 1);
-      }
+    const auto options = fm::parse_options(
+        argc, argv, {"--out", "--data", "--seeds", "--epochs", "--limit", "--threads", "--report"});
+    for (const auto& [name, value] : options) {
+      if (name == "--out") out = value;
+      if (name == "--data") data_dir = value;
+      if (name == "--seeds") seeds = fm::integer_option(name, value, 1);
+      if (name == "--epochs") epochs = fm::integer_option(name, value, 1);
+      if (name == "--limit") limit = fm::integer_option(name, value, 1);
+      if (name == "--threads") threads_requested = fm::integer_option(name, value, 1);
+      if (name == "--report") report_file = value;
     }
   } catch (const c10::ValueError& e) {
     std::cerr << "error: " << e.what_without_backtrace()

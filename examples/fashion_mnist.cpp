@@ -47,27 +47,15 @@ int main(int argc, char** argv) {
   const std::string usage =
       "usage: fashion_mnist [--out DIR] [--data DIR] [--epochs N] [--limit N] [--min-accuracy A] [--threads N]\n";
   try {
-    for (int i = 1; i < argc; ++i) {
-      const std::string a = argv[i];
-      if (a != "--out" && a != "--data" && a != "--epochs" && a != "--limit" && a != "--min-accuracy" &&
-          a != "--threads") {
-        throw c10::ValueError({__func__, __FILE__, __LINE__}, "unknown option " + a);
-      }
-      if (i + 1 >= argc) throw c10::ValueError({__func__, __FILE__, __LINE__}, a + " needs a value");
-      const std::string value = argv[++i];
-      if (a == "--out") {
-        out = value;
-      } else if (a == "--data") {
-        data_dir = value;
-      } else if (a == "--epochs") {
-        epochs = fashion_mnist::integer_option(a, value, 1);
-      } else if (a == "--limit") {
-        limit = fashion_mnist::integer_option(a, value, 1);
-      } else if (a == "--min-accuracy") {
-        min_accuracy = fashion_mnist::number_option(a, value, 0, 1);
-      } else {
-        threads = fashion_mnist::integer_option(a, value, 1);
-      }
+    const auto options = fashion_mnist::parse_options(
+        argc, argv, {"--out", "--data", "--epochs", "--limit", "--min-accuracy", "--threads"});
+    for (const auto& [name, value] : options) {
+      if (name == "--out") out = value;
+      if (name == "--data") data_dir = value;
+      if (name == "--epochs") epochs = fashion_mnist::integer_option(name, value, 1);
+      if (name == "--limit") limit = fashion_mnist::integer_option(name, value, 1);
+      if (name == "--min-accuracy") min_accuracy = fashion_mnist::number_option(name, value, 0, 1);
+      if (name == "--threads") threads = fashion_mnist::integer_option(name, value, 1);
     }
   } catch (const c10::ValueError& e) {
     std::cerr << "error: " << e.what_without_backtrace() << "\n" << usage;

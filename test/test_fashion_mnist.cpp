@@ -257,6 +257,29 @@ TEST(FashionMnist, CommandLineValuesAreChecked) {
   EXPECT_THROW(fm::number_option("--min-accuracy", "nan", 0, 1), c10::ValueError);
   EXPECT_THROW(fm::number_option("--min-accuracy", "1.5", 0, 1), c10::ValueError);
   EXPECT_EQ(fm::threads_to_use(3), 3);
+
+  std::vector<std::string> args = {"prog", "--epochs", "2", "--out", "a", "--epochs", "5"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  const auto options = fm::parse_options(static_cast<int>(argv.size()), argv.data(), {"--epochs", "--out"});
+  EXPECT_EQ(options, (std::map<std::string, std::string>{{"--epochs", "5"}, {"--out", "a"}}));
+  try {
+    fm::parse_options(static_cast<int>(argv.size()), argv.data(), {"--epochs"});
+    ADD_FAILURE() << "accepted --out";
+  } catch (const c10::ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown option '--out'"), std::string::npos) << e.what();
+  }
+  try {
+    fm::parse_options(3, argv.data() + 1, {"--epochs", "--out"});  // "--epochs 2 --out": "2" is no option
+    ADD_FAILURE() << "accepted a value without an option";
+  } catch (const c10::ValueError&) {
+  }
+  try {
+    fm::parse_options(2, argv.data(), {"--epochs"});  // "--epochs" without its value
+    ADD_FAILURE() << "accepted --epochs without a value";
+  } catch (const c10::ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("--epochs needs a value"), std::string::npos) << e.what();
+  }
 }
 
 // The demo on a slice: the range test through a loader with worker threads leaves the network

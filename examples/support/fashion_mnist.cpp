@@ -194,6 +194,17 @@ torch::Tensor ConvNet::forward(const torch::Tensor& x) {
   return fc2->forward(torch::relu(fc1->forward(h.flatten(1))));
 }
 
+std::map<std::string, std::string> parse_options(int argc, char** argv, const std::vector<std::string>& known) {
+  std::map<std::string, std::string> values;
+  for (int i = 1; i < argc; ++i) {
+    const std::string name = argv[i];
+    TORCH_CHECK_VALUE(std::find(known.begin(), known.end(), name) != known.end(), "unknown option '", name, "'");
+    TORCH_CHECK_VALUE(i + 1 < argc, name, " needs a value");
+    values[name] = argv[++i];
+  }
+  return values;
+}
+
 int64_t integer_option(const std::string& option, const std::string& text, int64_t at_least) {
   size_t used = 0;
   int64_t value = 0;

@@ -5,6 +5,7 @@
 // and the recipe (batch size, epochs, finder range) stated once for all of them.
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -111,6 +112,10 @@ struct ConvNet : torch::nn::Module {
   torch::nn::BatchNorm2d norm1{nullptr}, norm2{nullptr};
   torch::nn::Linear fc1{nullptr}, fc2{nullptr};
 };
+
+/// Command-line options of the form `--name value`, by name (a later one replaces an earlier
+/// one). Throws c10::ValueError for a name not in `known` or a name without a value.
+std::map<std::string, std::string> parse_options(int argc, char** argv, const std::vector<std::string>& known);
 
 /// A command-line value: an integer of at least `at_least`, or a finite number in [low, high].
 /// Throws c10::ValueError naming the option and what was given.
