@@ -15,6 +15,7 @@
 #include <torchlr/svg.h>
 
 #include "internal.h"
+#include "refinement.h"
 #include "training_snapshot.h"
 
 namespace torchlr {
@@ -43,6 +44,12 @@ void validate(const LRFinderOptions& o, bool has_validation) {
   TORCH_CHECK_VALUE(!has_validation || o.val_batches() >= 1,
                     "lr_find: val_batches must be at least 1, but got ", o.val_batches());
   TORCH_CHECK_VALUE(o.skip_begin() >= 0, "lr_find: skip_begin must not be negative, but got ", o.skip_begin());
+  TORCH_CHECK_VALUE(o.trial_budget() == 0 || o.trial_budget() >= detail::refinement::minimum_budget(),
+                    "lr_find: trial_budget must be 0 (no trials) or at least ", detail::refinement::minimum_budget(),
+                    " (a step for each of the first round's trials), but got ", o.trial_budget());
+  TORCH_CHECK_VALUE(o.trial_budget() == 0 || o.restore(),
+                    "lr_find: trial_budget (", o.trial_budget(), ") needs restore: every trial starts from the state "
+                    "the range test started from");
 }
 
 double scalar_loss(const torch::Tensor& loss, const char* what) {
@@ -60,17 +67,18 @@ void set_lrs(torch::optim::Optimizer& optimizer, double lr, const std::vector<do
 
 class ProgressBar {
  public:
-  ProgressBar(bool enabled, int64_t total) : enabled_(enabled), total_(total) {}
+  ProgressBar(bool enabled, int64_t total, const char* label) : enabled_(enabled), total_(total), label_(label) {}
   ~ProgressBar() {
     if (enabled_ && drawn_) std::fputc('\n', stderr);
   }
-  void update(const LRFinderStep& s) {
+  /// `done` of `total` steps taken, the last at `lr` with `loss`.
+  void update(int64_t done, double lr, double loss) {
     if (!enabled_) return;
     constexpr int kWidth = 30;
-    const int filled = static_cast<int>(kWidth * (s.step + 1) / total_);
-    std::fprintf(stderr, "\rlr_find [%-*s] %lld/%lld  lr %.3g  loss %.4g", kWidth,
-                 std::string(static_cast<std::size_t>(filled), '#').c_str(),
-                 static_cast<long long>(s.step + 1), static_cast<long long>(total_), s.lr, s.smoothed);
+    const int filled = static_cast<int>(kWidth * std::min(done, total_) / std::max<int64_t>(total_, 1));
+    std::fprintf(stderr, "\r%s [%-*s] %lld/%lld  lr %.3g  loss %.4g", label_, kWidth,
+                 std::string(static_cast<std::size_t>(filled), '#').c_str(), static_cast<long long>(done),
+                 static_cast<long long>(total_), lr, loss);
     std::fflush(stderr);
     drawn_ = true;
   }
@@ -78,10 +86,19 @@ class ProgressBar {
  private:
   bool enabled_;
   int64_t total_;
+  const char* label_;
   bool drawn_ = false;
 };
 
 }  // namespace
+
+const char* to_string(FinderPhase phase) {
+  switch (phase) {
+    case FinderPhase::range_test: return "range_test";
+    case FinderPhase::trial: return "trial";
+  }
+  return "unknown";
+}
 
 const char* to_string(StopReason reason) {
   switch (reason) {
@@ -245,7 +262,7 @@ uint64_t settings_fingerprint(const LRFinderOptions& o, bool has_validation) {
   const int64_t integers[] = {o.num_iter(), static_cast<int64_t>(o.mode()), o.accumulation_steps(),
                               has_validation ? o.val_batches() : -1, o.skip_begin(),
                               static_cast<int64_t>(o.early_stop_threshold().has_value()),
-                              static_cast<int64_t>(o.sync_gradients())};
+                              static_cast<int64_t>(o.sync_gradients()), o.trial_budget()};
   mix(doubles, sizeof(doubles));
   mix(integers, sizeof(integers));
   return hash;
@@ -273,6 +290,256 @@ class FinishGuard {
 
 }  // namespace
 
+namespace {
+
+using MicroBatches = std::vector<std::function<torch::Tensor()>>;
+
+std::string lr_text(double lr) { return svg::format_number(lr); }
+
+// One call of lr_find: the range test, then the trials, sharing how a step is taken, agreed on
+// and reported.
+class FinderRun {
+ public:
+  FinderRun(torch::nn::Module& model, torch::optim::Optimizer& optimizer, const detail::BatchSource& source,
+            const LRFinderOptions& options, std::vector<double> ratios)
+      : model_(model),
+        optimizer_(optimizer),
+        source_(source),
+        options_(options),
+        dist_(options.distributed()),
+        ratios_(std::move(ratios)),
+        show_progress_(options.progress_bar().value_or(dist_.is_main() && platform::stderr_is_terminal())) {}
+
+  // Fills lrs_, raw_, smoothed_ and reason_.
+  void range_test();
+  // The trials from `start`, the state the range test started from.
+  Refinement trials(const detail::TrainingCheckpoint& start);
+  // Every rank left at the same point: one last word on failures since the last agreement.
+  void final_agreement();
+
+  std::vector<double> lrs_, raw_, smoothed_;
+  StopReason reason_ = StopReason::completed;
+
+ private:
+  // One optimizer step on the micro-batches `read` gives (read in the rank's part, so a loader
+  // that throws on one rank stops every rank): the loss every rank agrees on, or empty when it
+  // was not finite (and no step was taken).
+  std::optional<double> train_step(int64_t step, const std::function<MicroBatches()>& read) {
+    std::optional<StepLoss> step_loss;
+    const LocalOutcome trained = run_locally(dist_, [&] {
+      if (pending_) std::rethrow_exception(pending_);
+      step_loss.emplace(optimizer_, read(), dist_, options_.sync_gradients(), step);
+      return step_loss->evaluate(/*stop_on_non_finite=*/true);
+    });
+    const std::optional<double> loss = agree(dist_, trained, step, "a loss function");
+    if (!loss) return std::nullopt;
+    step_loss->sync_gradients();
+    locally_or_pending(dist_, pending_, [&] { optimizer_.step(step_loss->closure(*loss)); });
+    return loss;
+  }
+
+  MicroBatches read_fresh() {
+    MicroBatches micro_batches;
+    for (int64_t micro = 0; micro < options_.accumulation_steps(); ++micro) micro_batches.push_back(source_.next_batch());
+    return micro_batches;
+  }
+
+  std::optional<double> validation_loss(int64_t step);
+
+  void report(const LRFinderStep& record) {
+    if (options_.on_step()) locally_or_pending(dist_, pending_, [&] { options_.on_step()(record); });
+  }
+
+  torch::nn::Module& model_;
+  torch::optim::Optimizer& optimizer_;
+  const detail::BatchSource& source_;
+  const LRFinderOptions& options_;
+  const Distributed& dist_;
+  std::vector<double> ratios_;
+  bool show_progress_;
+  std::exception_ptr pending_;  // this rank's failure after a step's agreement, reported at the next one
+};
+
+std::optional<double> FinderRun::validation_loss(int64_t step) {
+  const LocalOutcome validated = run_locally(dist_, [&]() -> std::optional<double> {
+    if (pending_) std::rethrow_exception(pending_);
+    const detail::ModuleModes modes(model_);
+    model_.eval();
+    double val_sum = 0;
+    try {
+      torch::NoGradGuard no_grad;
+      for (int64_t b = 0; b < options_.val_batches(); ++b) {
+        val_sum += scalar_loss(source_.next_validation_loss(), "validation loss function");
+      }
+    } catch (...) {
+      try {
+        modes.restore();
+      } catch (...) {  // the snapshot puts the modes back too; the first error is the one to report
+      }
+      throw;
+    }
+    modes.restore();
+    const double mean = val_sum / static_cast<double>(options_.val_batches());
+    return std::isfinite(mean) ? std::optional<double>(mean) : std::nullopt;
+  });
+  return agree(dist_, validated, step, "a validation loss function");
+}
+
+void FinderRun::range_test() {
+  const auto ladder = lr_ladder(options_.min_lr(), options_.max_lr(), options_.num_iter(), options_.mode());
+  const double beta = options_.beta();
+  double average = 0;
+  double best = std::numeric_limits<double>::infinity();
+  ProgressBar progress(show_progress_, options_.num_iter(), "lr_find");
+  for (int64_t step = 0; step < options_.num_iter(); ++step) {
+    set_lrs(optimizer_, ladder[static_cast<std::size_t>(step)], ratios_);
+    const double lr_used = optimizer_.param_groups()[0].options().get_lr();
+    const std::optional<double> train_loss = train_step(step, [this] { return read_fresh(); });
+    if (!train_loss) {
+      reason_ = StopReason::non_finite_loss;
+      return;
+    }
+    double loss = *train_loss;
+    if (source_.next_validation_loss) {
+      const std::optional<double> val_loss = validation_loss(step);
+      if (!val_loss) {
+        reason_ = StopReason::non_finite_loss;
+        return;
+      }
+      loss = *val_loss;
+    }
+    // Bias-corrected EMA, k counting recorded points from 1.
+    average = beta * average + (1 - beta) * loss;
+    const double k = static_cast<double>(raw_.size() + 1);
+    const double smooth = average / (1 - std::pow(beta, k));
+    lrs_.push_back(lr_used);
+    raw_.push_back(loss);
+    smoothed_.push_back(smooth);
+    progress.update(step + 1, lr_used, smooth);
+    report({step, lr_used, loss, smooth});
+    best = std::min(best, smooth);
+    if (options_.early_stop_threshold() && smooth > best + (*options_.early_stop_threshold() - 1) * std::abs(best)) {
+      reason_ = StopReason::diverged;
+      return;
+    }
+  }
+}
+
+Refinement FinderRun::trials(const detail::TrainingCheckpoint& start) {
+  namespace rules = detail::refinement;
+  Refinement result;
+  result.curve_lr = suggest_lr(lrs_, smoothed_, kCurveRule, options_.skip_begin(), options_.num_iter()).lr;
+  if (lrs_.empty()) {
+    result.warning = "the range test recorded no point (its first loss was not finite), so no trial ran";
+    result.verdict = "no trials: the curve's suggestion stands";
+    return result;
+  }
+  result.lr_stop = lrs_.back();
+  if (reason_ == StopReason::completed) {
+    result.warning = "the range test never diverged (it reached max_lr " + lr_text(lrs_.back()) +
+                     "), so every candidate may be too small: raise max_lr";
+  }
+  result.candidates = rules::candidate_lrs(result.lr_stop);
+  const auto steps = rules::steps_per_trial(options_.trial_budget());
+  const auto counts = rules::candidates_per_round();
+  int64_t planned = 0;
+  for (int r = 0; r < rules::kRounds; ++r) planned += steps[r] * static_cast<int64_t>(counts[r]);
+  ProgressBar progress(show_progress_, planned, "lr_find trials");
+
+  const std::size_t accumulation = static_cast<std::size_t>(options_.accumulation_steps());
+  std::vector<std::size_t> alive(result.candidates.size());
+  for (std::size_t c = 0; c < alive.size(); ++c) alive[c] = c;
+  std::vector<double> scores(result.candidates.size(), std::numeric_limits<double>::infinity());
+  std::vector<std::optional<detail::TrainingCheckpoint>> states(result.candidates.size());
+  bool warned_uncopyable = false;
+  for (int round = 0; round < rules::kRounds && !alive.empty(); ++round) {
+    // Every candidate of the round sees these batches (read once, by the first that needs them)
+    // and starts from these random streams.
+    MicroBatches batches;
+    const detail::GeneratorStates generators;
+    for (std::size_t c : alive) {
+      if (round == 0) {
+        start.restore();
+      } else {
+        states[c]->restore();
+      }
+      generators.restore();
+      Trial trial{round, c, result.candidates[c], {}, std::numeric_limits<double>::infinity(), false};
+      set_lrs(optimizer_, result.candidates[c], ratios_);
+      const double lr_used = optimizer_.param_groups()[0].options().get_lr();
+      for (int64_t i = 0; i < steps[round]; ++i) {
+        const std::size_t end = static_cast<std::size_t>(i + 1) * accumulation;
+        const std::optional<double> loss = train_step(i, [&] {
+          while (batches.size() < end) batches.push_back(source_.next_batch());
+          return MicroBatches(batches.begin() + static_cast<std::ptrdiff_t>(end - accumulation),
+                              batches.begin() + static_cast<std::ptrdiff_t>(end));
+        });
+        if (!loss) {
+          trial.stopped = true;
+          break;
+        }
+        trial.losses.push_back(*loss);
+        ++result.steps;
+        progress.update(result.steps, lr_used, *loss);
+        report({i, lr_used, *loss, *loss, FinderPhase::trial, round, static_cast<int64_t>(c)});
+        if (rules::stops(*loss, trial.losses.front())) {
+          trial.stopped = true;
+          break;
+        }
+      }
+      trial.score = rules::score(trial.losses, trial.stopped);
+      scores[c] = trial.score;
+      states[c].reset();
+      if (round + 1 < rules::kRounds && !trial.stopped) {
+        states[c].emplace(model_, optimizer_);
+        if (!states[c]->complete() && !warned_uncopyable) {
+          warned_uncopyable = true;
+          detail::warn("lr_find: the optimizer state type " + states[c]->uncopyable_types().front() +
+                       " cannot be copied (no usable serialize()), so a candidate that goes on to the next round "
+                       "starts that state afresh");
+        }
+      }
+      result.trials.push_back(std::move(trial));
+    }
+    if (round + 1 < rules::kRounds) {
+      alive = rules::survivors(alive, result.candidates, scores, counts[round + 1]);
+      for (std::size_t c = 0; c < states.size(); ++c) {
+        if (std::find(alive.begin(), alive.end(), c) == alive.end()) states[c].reset();
+      }
+    }
+  }
+  if (const auto best = rules::winner(alive, result.candidates, scores)) result.lr = result.candidates[*best];
+
+  if (!result.lr) {
+    result.verdict = "every trial stopped, so the curve's suggestion stands";
+    result.warning += std::string(result.warning.empty() ? "" : "; ") +
+                      "every trial stopped (a non-finite loss or one above 10x its first): the curve's suggestion is used";
+  } else if (!result.curve_lr) {
+    result.verdict = "the curve gave no suggestion; the trials' winner " + lr_text(*result.lr) + " is used";
+  } else {
+    const double decades = std::abs(std::log10(*result.lr / *result.curve_lr));
+    char distance[32];
+    std::snprintf(distance, sizeof distance, "%.1f", decades);
+    result.verdict = decades >= 1
+                         ? "the trials' winner " + lr_text(*result.lr) + " is " + distance +
+                               " decades from the curve's suggestion " + lr_text(*result.curve_lr) +
+                               ": the curve alone was misleading"
+                         : "the trials' winner " + lr_text(*result.lr) + " is within a decade of the curve's suggestion " +
+                               lr_text(*result.curve_lr) + ": the curve was about right";
+  }
+  return result;
+}
+
+void FinderRun::final_agreement() {
+  if (!dist_.active()) return;
+  const double failed = dist_.sum({pending_ ? 1.0 : 0.0}).front();
+  if (pending_) std::rethrow_exception(pending_);
+  TORCH_CHECK(failed == 0, "lr_find: ", failed, " of ", dist_.size(),
+              " ranks failed in the last step (its optimizer step or on_step threw); every rank stops there");
+}
+
+}  // namespace
+
 LRFinderResult detail::run_range_test(torch::nn::Module& model, torch::optim::Optimizer& optimizer,
                                       const BatchSource& source, const LRFinderOptions& options) {
   validate(options, static_cast<bool>(source.next_validation_loss));
@@ -288,6 +555,11 @@ LRFinderResult detail::run_range_test(torch::nn::Module& model, torch::optim::Op
     detail::warn("lr_find: the model is in eval mode, so the range test trains it in eval mode (no dropout, "
                  "BatchNorm on its running statistics); call model->train() first to test it as it trains");
   }
+  if (options.trial_budget() > 0 && !source.replayable) {
+    detail::warn("lr_find: a loss function reads a new batch at every call, so the trials' candidates see different "
+                 "batches (which, as measured, halves what the trials gain); give lr_find a data loader to give "
+                 "every candidate the same batches");
+  }
 
   std::optional<TrainingSnapshot> snapshot;
   if (options.restore()) {
@@ -298,103 +570,26 @@ LRFinderResult detail::run_range_test(torch::nn::Module& model, torch::optim::Op
     }
   }
 
-  std::vector<double> lrs, raw, smoothed;
-  StopReason reason = StopReason::completed;
+  FinderRun run(model, optimizer, source, options, ratios);
+  std::optional<Refinement> refinement;
   {
     // Destroyed before the restore below: what finishing the data does is undone too.
     FinishGuard finish_data(source.finish);
-    const auto ladder = lr_ladder(options.min_lr(), options.max_lr(), options.num_iter(), options.mode());
-    const double beta = options.beta();
-    double average = 0;
-    double best = std::numeric_limits<double>::infinity();
-    const Distributed& dist = options.distributed();
-    ProgressBar progress(options.progress_bar().value_or(dist.is_main() && platform::stderr_is_terminal()),
-                         options.num_iter());
     // A rank that ran another test (another num_iter, say) would take another number of collectives.
-    TORCH_CHECK_VALUE(dist.same_everywhere(settings_fingerprint(options, static_cast<bool>(source.next_validation_loss))),
+    TORCH_CHECK_VALUE(options.distributed().same_everywhere(
+                          settings_fingerprint(options, static_cast<bool>(source.next_validation_loss))),
                       "lr_find: the ranks run the range test with different options (min_lr, max_lr, num_iter, mode, "
-                      "beta, early_stop_threshold, accumulation_steps, val_batches, skip_begin, sync_gradients or a "
-                      "validation source differ)");
-    std::exception_ptr pending;  // this rank's failure after a step's agreement, reported at the next one
-
-    for (int64_t step = 0; step < options.num_iter(); ++step) {
-      set_lrs(optimizer, ladder[static_cast<std::size_t>(step)], ratios);
-      const double lr_used = groups[0].options().get_lr();
-      std::optional<StepLoss> step_loss;
-      // Reading the batches belongs to the rank's part: a loader that throws on one rank stops
-      // every rank.
-      const LocalOutcome trained = run_locally(dist, [&] {
-        if (pending) std::rethrow_exception(pending);
-        std::vector<std::function<torch::Tensor()>> micro_batches;
-        for (int64_t micro = 0; micro < options.accumulation_steps(); ++micro) {
-          micro_batches.push_back(source.next_batch());
-        }
-        step_loss.emplace(optimizer, std::move(micro_batches), dist, options.sync_gradients(), step);
-        return step_loss->evaluate(/*stop_on_non_finite=*/true);
-      });
-      const std::optional<double> train_loss = agree(dist, trained, step, "a loss function");
-      if (!train_loss) {
-        reason = StopReason::non_finite_loss;
-        break;
-      }
-      step_loss->sync_gradients();
-      locally_or_pending(dist, pending, [&] { optimizer.step(step_loss->closure(*train_loss)); });
-      double loss = *train_loss;
-      if (source.next_validation_loss) {
-        const LocalOutcome validated = run_locally(dist, [&]() -> std::optional<double> {
-          if (pending) std::rethrow_exception(pending);
-          const ModuleModes modes(model);
-          model.eval();
-          double val_sum = 0;
-          try {
-            torch::NoGradGuard no_grad;
-            for (int64_t b = 0; b < options.val_batches(); ++b) {
-              val_sum += scalar_loss(source.next_validation_loss(), "validation loss function");
-            }
-          } catch (...) {
-            try {
-              modes.restore();
-            } catch (...) {  // the snapshot puts the modes back too; the first error is the one to report
-            }
-            throw;
-          }
-          modes.restore();
-          const double mean = val_sum / static_cast<double>(options.val_batches());
-          return std::isfinite(mean) ? std::optional<double>(mean) : std::nullopt;
-        });
-        const std::optional<double> val_loss = agree(dist, validated, step, "a validation loss function");
-        if (!val_loss) {
-          reason = StopReason::non_finite_loss;
-          break;
-        }
-        loss = *val_loss;
-      }
-      // Bias-corrected EMA, k counting recorded points from 1.
-      average = beta * average + (1 - beta) * loss;
-      const double k = static_cast<double>(raw.size() + 1);
-      const double smooth = average / (1 - std::pow(beta, k));
-      lrs.push_back(lr_used);
-      raw.push_back(loss);
-      smoothed.push_back(smooth);
-      const LRFinderStep record{step, lr_used, loss, smooth};
-      progress.update(record);
-      if (options.on_step()) locally_or_pending(dist, pending, [&] { options.on_step()(record); });
-      best = std::min(best, smooth);
-      if (options.early_stop_threshold() && smooth > best + (*options.early_stop_threshold() - 1) * std::abs(best)) {
-        reason = StopReason::diverged;
-        break;
-      }
-    }
-    if (dist.active()) {
-      // Every rank left the loop at the same step: one last word on failures since the last agreement.
-      const double failed = dist.sum({pending ? 1.0 : 0.0}).front();
-      if (pending) std::rethrow_exception(pending);
-      TORCH_CHECK(failed == 0, "lr_find: ", failed, " of ", dist.size(),
-                  " ranks failed in the last step (its optimizer step or on_step threw); every rank stops there");
-    }
+                      "beta, early_stop_threshold, accumulation_steps, val_batches, skip_begin, sync_gradients, "
+                      "trial_budget or a validation source differ)");
+    std::optional<TrainingCheckpoint> start;
+    if (options.trial_budget() > 0) start.emplace(model, optimizer);
+    run.range_test();
+    if (start) refinement = run.trials(*start);
+    run.final_agreement();
   }
   if (snapshot) snapshot->restore();
-  return LRFinderResult(std::move(lrs), std::move(raw), std::move(smoothed), reason, options, std::move(ratios));
+  return LRFinderResult(std::move(run.lrs_), std::move(run.raw_), std::move(run.smoothed_), run.reason_, options,
+                        std::move(ratios), std::move(refinement));
 }
 
 LRFinderResult lr_find(torch::nn::Module& model, torch::optim::Optimizer& optimizer,
@@ -414,20 +609,33 @@ LRFinderResult lr_find(torch::nn::Module& model, torch::optim::Optimizer& optimi
 
 LRFinderResult::LRFinderResult(std::vector<double> lrs, std::vector<double> raw_losses,
                                std::vector<double> losses, StopReason stop_reason, LRFinderOptions options,
-                               std::vector<double> group_ratios)
+                               std::vector<double> group_ratios, std::optional<Refinement> refinement)
     : lrs_(std::move(lrs)),
       raw_losses_(std::move(raw_losses)),
       losses_(std::move(losses)),
       stop_reason_(stop_reason),
       options_(std::move(options)),
       group_ratios_(std::move(group_ratios)),
+      refinement_(std::move(refinement)),
       warned_(std::make_shared<std::atomic<bool>>(false)) {
   options_.on_step(nullptr);  // the result must not call back into a finished test
   options_.distributed(Distributed());  // nor keep the process group (its threads and sockets) alive
 }
 
-SuggestionResult LRFinderResult::suggest(Suggestion method) const {
+SuggestionResult LRFinderResult::quiet_suggest(Suggestion method) const {
   SuggestionResult result = suggest_lr(lrs_, losses_, method, options_.skip_begin(), options_.num_iter());
+  if (method == Suggestion::automatic && refinement_) {
+    if (refinement_->lr) {
+      result = {refinement_->lr, "", refinement_->warning};
+    } else if (!refinement_->warning.empty()) {
+      result.warning = refinement_->warning + (result.warning.empty() ? "" : "; " + result.warning);
+    }
+  }
+  return result;
+}
+
+SuggestionResult LRFinderResult::suggest(Suggestion method) const {
+  SuggestionResult result = quiet_suggest(method);
   // The curve does not change, so neither does what is wrong with it: said once per result.
   if (!result.warning.empty() && !warned_->exchange(true)) detail::warn("lr_find: " + result.warning);
   return result;
@@ -444,6 +652,55 @@ double LRFinderResult::apply(torch::optim::Optimizer& optimizer, Suggestion meth
   set_lrs(optimizer, *s.lr, group_ratios_);
   return *s.lr;
 }
+
+namespace {
+
+std::string json_string(const std::string& text) {
+  std::string quoted = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') {
+      quoted += '\\';
+      quoted += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
+      quoted += escaped;
+    } else {
+      quoted += c;
+    }
+  }
+  return quoted + "\"";
+}
+
+// Each round's scores against the candidates' lrs (stopped trials left out), the winner marked.
+svg::Panel trials_panel(const Refinement& r) {
+  static const char* const kRoundColors[] = {"#9ecae1", "#4292c6", "#08519c"};
+  svg::Panel panel;
+  panel.y_label = "trial score (mean of last losses)";
+  for (int64_t round = 0; round < detail::refinement::kRounds; ++round) {
+    svg::Series series{"round " + std::to_string(round + 1), {}, {}, kRoundColors[round], 1.6, 1.0};
+    std::vector<std::pair<double, double>> points;
+    for (const Trial& t : r.trials) {
+      if (t.round == round && std::isfinite(t.score)) points.emplace_back(t.lr, t.score);
+    }
+    std::sort(points.begin(), points.end());
+    for (const auto& [lr, score] : points) {
+      series.x.push_back(lr);
+      series.y.push_back(score);
+    }
+    if (!series.x.empty()) panel.series.push_back(std::move(series));
+  }
+  if (r.lr) {
+    double y = std::numeric_limits<double>::quiet_NaN();
+    for (const Trial& t : r.trials) {
+      if (t.lr == *r.lr && std::isfinite(t.score)) y = t.score;  // its last round's score
+    }
+    panel.markers.push_back({*r.lr, y, "trials' winner " + svg::format_number(*r.lr)});
+  }
+  return panel;
+}
+
+}  // namespace
 
 void LRFinderResult::to_csv(const std::string& path) const {
   std::ofstream out(path);
@@ -469,14 +726,39 @@ void LRFinderResult::to_json(const std::string& path) const {
   list("lrs", lrs_);
   list("losses", losses_);
   list("raw_losses", raw_losses_);
-  const auto s = suggest_lr(lrs_, losses_, Suggestion::steepest, options_.skip_begin(), options_.num_iter());
+  auto number_or_null = [&](const std::optional<double>& v) {
+    if (v && std::isfinite(*v)) {
+      out << *v;
+    } else {
+      out << "null";
+    }
+  };
   out << "  \"suggestion\": ";
-  if (s.lr) {
-    out << *s.lr;
-  } else {
-    out << "null";
+  number_or_null(quiet_suggest(Suggestion::automatic).lr);
+  out << ",\n  \"stop_reason\": \"" << to_string(stop_reason_) << "\"";
+  if (refinement_) {
+    const Refinement& r = *refinement_;
+    out << ",\n  \"refinement\": {\n    \"lr_stop\": " << r.lr_stop << ",\n    \"winner\": ";
+    number_or_null(r.lr);
+    out << ",\n    \"curve_lr\": ";
+    number_or_null(r.curve_lr);
+    out << ",\n    \"steps\": " << r.steps << ",\n    \"verdict\": " << json_string(r.verdict)
+        << ",\n    \"warning\": " << json_string(r.warning) << ",\n    \"trials\": [";
+    for (std::size_t t = 0; t < r.trials.size(); ++t) {
+      const Trial& trial = r.trials[t];
+      out << (t ? "," : "") << "\n      {\"round\": " << trial.round << ", \"candidate\": " << trial.candidate
+          << ", \"lr\": " << trial.lr << ", \"score\": ";
+      number_or_null(trial.score);
+      out << ", \"stopped\": " << (trial.stopped ? "true" : "false") << ", \"losses\": [";
+      for (std::size_t i = 0; i < trial.losses.size(); ++i) {
+        out << (i ? ", " : "");
+        number_or_null(trial.losses[i]);
+      }
+      out << "]}";
+    }
+    out << "\n    ]\n  }";
   }
-  out << ",\n  \"stop_reason\": \"" << to_string(stop_reason_) << "\"\n}\n";
+  out << "\n}\n";
   TORCH_CHECK(out.good(), "failed writing '", path, "'");
 }
 
@@ -497,7 +779,7 @@ void LRFinderResult::plot_svg(const std::string& path, Suggestion method) const 
   }
   if (std::isfinite(lo) && hi > lo) panel.y_range = std::make_pair(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo));
   panel.series.push_back({"smoothed loss", lrs_, losses_, "#1f77b4", 2.6, 1.0});
-  const auto s = suggest_lr(lrs_, losses_, method, options_.skip_begin(), options_.num_iter());
+  const auto s = quiet_suggest(method);
   if (s.lr) {
     const auto it = std::find(lrs_.begin(), lrs_.end(), *s.lr);
     // The suggestion may lie between recorded points (lr_min / 10): place it on the curve.
@@ -512,6 +794,7 @@ void LRFinderResult::plot_svg(const std::string& path, Suggestion method) const 
     panel.markers.push_back({*s.lr, y, "suggested lr " + svg::format_number(*s.lr)});
   }
   chart.panels.push_back(std::move(panel));
+  if (refinement_ && !refinement_->trials.empty()) chart.panels.push_back(trials_panel(*refinement_));
   svg::write(chart, path);
 }
 

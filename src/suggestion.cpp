@@ -197,6 +197,7 @@ SuggestionResult suggest_lr(const std::vector<double>& lrs, const std::vector<do
     case Suggestion::valley: return valley(lrs, smoothed, num_iter);
     case Suggestion::minimum: return minimum(lrs, smoothed, num_iter);
     case Suggestion::lightning: return lightning(lrs, smoothed);
+    case Suggestion::automatic: return suggest_lr(lrs, smoothed, kCurveRule, skip_begin, num_iter);
   }
   TORCH_CHECK_VALUE(false, "suggest_lr: unknown method");
 }

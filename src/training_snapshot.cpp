@@ -324,3 +324,127 @@ TrainingSnapshot::~TrainingSnapshot() {
 }
 
 }  // namespace torchlr::detail
+
+// ---- checkpoints for the trials -------------------------------------------------------------
+
+namespace torchlr::detail {
+namespace {
+
+using StatePtr = std::unique_ptr<OptimizerParamState>;
+
+// A state of one of LibTorch's types: its fields with CPU copies of its tensors. Putting it back
+// assigns a copy with the tensors on their devices again.
+template <typename State>
+bool checkpoint_known(const OptimizerParamState& live, std::function<void(StatePtr&)>& put) {
+  if (typeid(live) != typeid(State)) return false;
+  State fields = static_cast<const State&>(live);
+  std::vector<torch::Device> devices;
+  for_each_tensor(fields, [&](torch::Tensor& t) {
+    devices.push_back(t.defined() ? t.device() : torch::Device(torch::kCPU));
+    if (t.defined()) t = cpu_copy(t);
+  });
+  put = [fields = std::move(fields), devices = std::move(devices)](StatePtr& slot) {
+    auto fresh = std::make_unique<State>(fields);
+    std::size_t i = 0;
+    for_each_tensor(*fresh, [&](torch::Tensor& t) {
+      const torch::Device device = devices[i++];
+      if (t.defined()) t = t.to(torch::TensorOptions().device(device), /*non_blocking=*/false, /*copy=*/true);
+    });
+    if (slot && typeid(*slot) == typeid(State)) {
+      static_cast<State&>(*slot) = std::move(*fresh);
+    } else {
+      slot = std::move(fresh);
+    }
+  };
+  return true;
+}
+
+// Another type, through its serialize() (as TrainingSnapshot does): read back into the slot's
+// object, or into a clone of the state as it was when it has none of that type.
+bool checkpoint_serialized(const OptimizerParamState& live, std::function<void(StatePtr&)>& put) {
+  std::string bytes;
+  std::shared_ptr<OptimizerParamState> prototype;
+  try {
+    torch::serialize::OutputArchive out;
+    live.serialize(out);
+    std::ostringstream stream;
+    out.save_to(stream);
+    bytes = stream.str();
+    prototype = live.clone();
+  } catch (const c10::Error&) {
+    return false;
+  }
+  torch::serialize::InputArchive written;
+  written.load_from(bytes.data(), bytes.size());
+  if (written.keys().empty()) return false;
+  put = [bytes = std::move(bytes), prototype = std::move(prototype)](StatePtr& slot) {
+    if (!slot || typeid(*slot) != typeid(*prototype)) slot = prototype->clone();
+    torch::serialize::InputArchive in;
+    in.load_from(bytes.data(), bytes.size());
+    slot->serialize(in);
+  };
+  return true;
+}
+
+}  // namespace
+
+TrainingCheckpoint::TrainingCheckpoint(torch::nn::Module& model, torch::optim::Optimizer& optimizer)
+    : optimizer_(optimizer) {
+  {
+    torch::NoGradGuard no_grad;
+    for (const auto& t : changeable_tensors(model, optimizer)) tensors_.emplace_back(t, cpu_copy(t));
+  }
+  namespace optim = torch::optim;
+  for (const auto& [key, state] : optimizer.state()) {
+    StateValues values{key, nullptr};
+    if (!state) {
+      values.put = [](StatePtr& slot) { slot.reset(); };
+    } else if (!(checkpoint_known<optim::SGDParamState>(*state, values.put) ||
+                 checkpoint_known<optim::AdamParamState>(*state, values.put) ||
+                 checkpoint_known<optim::AdamWParamState>(*state, values.put) ||
+                 checkpoint_known<optim::RMSpropParamState>(*state, values.put) ||
+                 checkpoint_known<optim::AdagradParamState>(*state, values.put) ||
+                 checkpoint_known<optim::LBFGSParamState>(*state, values.put) ||
+                 checkpoint_serialized(*state, values.put))) {
+      const std::string type = c10::demangle(typeid(*state).name());
+      if (std::find(uncopyable_types_.begin(), uncopyable_types_.end(), type) == uncopyable_types_.end()) {
+        uncopyable_types_.push_back(type);
+      }
+      continue;  // dropped on restore: that state starts afresh
+    }
+    states_.push_back(std::move(values));
+  }
+}
+
+void TrainingCheckpoint::restore() const {
+  {
+    torch::NoGradGuard no_grad;
+    for (const auto& [tensor, values] : tensors_) tensor.copy_(values);
+  }
+  auto& state = optimizer_.state();
+  std::unordered_set<StateKey> kept;
+  for (const auto& s : states_) kept.insert(s.key);
+  std::vector<StateKey> extra;
+  for (const auto& entry : state) {
+    if (!kept.count(entry.first)) extra.push_back(entry.first);
+  }
+  for (const auto& key : extra) state.erase(key);
+  for (const auto& s : states_) s.put(state[s.key]);
+}
+
+GeneratorStates::GeneratorStates() {
+  for (auto& generator : default_generators()) {
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    states_.emplace_back(generator, generator.get_state());
+  }
+}
+
+void GeneratorStates::restore() const {
+  for (const auto& [generator, state] : states_) {
+    auto g = generator;  // a handle: setting its state sets the default generator's
+    std::lock_guard<std::mutex> lock(g.mutex());
+    g.set_state(state);
+  }
+}
+
+}  // namespace torchlr::detail

@@ -93,4 +93,44 @@ class TrainingSnapshot {
   bool active_ = true;
 };
 
+/// The values a training step changes (every parameter and buffer, and the optimizer's
+/// per-parameter state) as CPU copies that can be put back any number of times: each trial of
+/// the refined suggestion starts from one. Unlike TrainingSnapshot it keeps no identities: it
+/// writes values into the state objects the optimizer has then (same type) or gives it new ones,
+/// and drops the entries it did not have. A state type it cannot copy (no usable serialize())
+/// is dropped too, so that parameter's state starts afresh: `complete()` says whether that happens.
+class TrainingCheckpoint {
+ public:
+  TrainingCheckpoint(torch::nn::Module& model, torch::optim::Optimizer& optimizer);
+  void restore() const;
+  bool complete() const noexcept { return uncopyable_types_.empty(); }
+  const std::vector<std::string>& uncopyable_types() const noexcept { return uncopyable_types_; }
+
+ private:
+  using StateMap = std::decay_t<decltype(std::declval<torch::optim::Optimizer&>().state())>;
+  using StateKey = StateMap::key_type;
+  using StatePtr = std::unique_ptr<torch::optim::OptimizerParamState>;
+  struct StateValues {
+    StateKey key;
+    // Puts the values into the slot's object when it has the right type, else into a new one.
+    std::function<void(StatePtr& slot)> put;
+  };
+
+  torch::optim::Optimizer& optimizer_;
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> tensors_;  // (tensor, CPU copy of its values)
+  std::vector<StateValues> states_;
+  std::vector<std::string> uncopyable_types_;
+};
+
+/// The default random generators' states (the CPU's, and each initialised GPU's), to start
+/// several trials from the same random stream (the same dropout masks for every candidate).
+class GeneratorStates {
+ public:
+  GeneratorStates();
+  void restore() const;
+
+ private:
+  std::vector<std::pair<at::Generator, torch::Tensor>> states_;
+};
+
 }  // namespace torchlr::detail

@@ -39,14 +39,26 @@ enum class Suggestion {
   valley,     // fastai's default ("valley", longest descending run)
   minimum,    // lr at the lowest smoothed loss, divided by 10 (fastai's "minimum")
   lightning,  // Lightning's current rule: torch.gradient with lr spacing, skip 10 / 1
+  automatic,  // the winner of the trials (LRFinderOptions::trial_budget) when they ran and one
+              // did not stop; otherwise the curve rule kCurveRule
 };
+
+/// The rule `Suggestion::automatic` reads the curve with when there are no trials to go by.
+inline constexpr Suggestion kCurveRule = Suggestion::steepest;
+
+/// Which part of lr_find a step belongs to.
+enum class FinderPhase { range_test, trial };
+const char* to_string(FinderPhase phase);
 
 /// One step as it happened, for progress reporting.
 struct LRFinderStep {
-  int64_t step;     // 0-based
+  int64_t step;     // 0-based, within the range test or within the trial
   double lr;        // the lr of group 0 during this step's optimizer.step()
   double loss;      // the recorded (raw) loss
-  double smoothed;  // the bias-corrected EMA
+  double smoothed;  // the bias-corrected EMA (in a trial: the loss itself)
+  FinderPhase phase = FinderPhase::range_test;
+  int64_t round = -1;      // a trial's round: 0, 1 or 2
+  int64_t candidate = -1;  // a trial's candidate: an index into Refinement::candidates
 };
 
 struct LRFinderOptions {
@@ -73,8 +85,16 @@ struct LRFinderOptions {
   /// A one-line progress bar on stderr; by default only when stderr is a terminal (and, with
   /// `distributed`, only on rank 0).
   TORCH_ARG(std::optional<bool>, progress_bar) = std::nullopt;
-  /// Called after every recorded step.
+  /// Called after every recorded step, of the range test and of the trials.
   TORCH_ARG(std::function<void(const LRFinderStep&)>, on_step) = nullptr;
+  /// Optimizer steps for the refined suggestion (0: none): after the range test, short trials
+  /// of 7 candidate lrs from half a decade to 3.5 decades below the lr where the test stopped,
+  /// narrowed by successive halving over 3 rounds; each candidate starts from the state the
+  /// range test started from and sees the same batches. `Suggestion::automatic` is the winner.
+  /// At least 21 (one step per trial); needs `restore`. Costs these steps, up to 7 copies of the
+  /// parameters, buffers and optimizer state in host memory (survivors continue from theirs),
+  /// and holding the batches of one round (⌊budget/6⌋ · accumulation_steps at most).
+  TORCH_ARG(int64_t, trial_budget) = 0;
   /// Data-parallel over several processes (torchlr/distributed.h): each step's loss is averaged
   /// over the ranks, in the same collective as each rank's "my loss function threw" and "my loss
   /// was not finite" flags, so every rank records the same curve, stops at the same step for the
@@ -92,6 +112,28 @@ struct LRFinderOptions {
   }
 };
 
+/// One trial of the refined suggestion: a candidate's steps in one round.
+struct Trial {
+  int64_t round;              // 0, 1 or 2
+  std::size_t candidate;      // an index into Refinement::candidates
+  double lr;                  // group 0's lr
+  std::vector<double> losses; // one per optimizer step (the training loss, the mean of its micro-batches)
+  double score;               // the mean of the last min(5, steps) losses; +inf when stopped
+  bool stopped;               // at a non-finite loss, or a loss above 10× the trial's first
+};
+
+/// What the trials after the range test found (LRFinderOptions::trial_budget).
+struct Refinement {
+  double lr_stop = 0;                // the lr of the range test's last recorded point
+  std::vector<double> candidates;    // lr_stop · 10^(−j/2), j = 1 … 7
+  std::vector<Trial> trials;         // in the order they ran
+  std::optional<double> lr;          // the winner; empty when every trial stopped (or none ran)
+  std::optional<double> curve_lr;    // what the curve rule (kCurveRule) suggests
+  std::string verdict;               // whether the curve's own suggestion was trusted, and why
+  std::string warning;               // e.g. the range test never diverged
+  int64_t steps = 0;                 // optimizer steps the trials took
+};
+
 /// A suggestion, or why there is none.
 struct SuggestionResult {
   std::optional<double> lr;
@@ -103,7 +145,7 @@ class LRFinderResult {
  public:
   LRFinderResult(std::vector<double> lrs, std::vector<double> raw_losses,
                  std::vector<double> losses, StopReason stop_reason, LRFinderOptions options,
-                 std::vector<double> group_ratios);
+                 std::vector<double> group_ratios, std::optional<Refinement> refinement = std::nullopt);
 
   const std::vector<double>& lrs() const noexcept { return lrs_; }
   /// The smoothed losses.
@@ -111,34 +153,41 @@ class LRFinderResult {
   const std::vector<double>& raw_losses() const noexcept { return raw_losses_; }
   StopReason stop_reason() const noexcept { return stop_reason_; }
   const LRFinderOptions& options() const noexcept { return options_; }
+  /// The trials, when `trial_budget` asked for them.
+  const std::optional<Refinement>& refinement() const noexcept { return refinement_; }
 
   /// The suggested lr, or empty (see `suggest` for the reason).
-  std::optional<double> suggestion(Suggestion method = Suggestion::steepest) const;
+  std::optional<double> suggestion(Suggestion method = Suggestion::automatic) const;
   /// The suggestion, or why there is none. A warning about the curve (no clear descent) is
   /// also reported through torchlr's warnings, once per result however often it is asked for.
-  SuggestionResult suggest(Suggestion method = Suggestion::steepest) const;
+  SuggestionResult suggest(Suggestion method = Suggestion::automatic) const;
 
   /// Writes the suggestion into every group (scaled by the groups' original ratios with
   /// keep_group_ratios). Throws c10::ValueError when there is no suggestion.
-  double apply(torch::optim::Optimizer& optimizer, Suggestion method = Suggestion::steepest) const;
+  double apply(torch::optim::Optimizer& optimizer, Suggestion method = Suggestion::automatic) const;
 
   /// `step,lr,loss,smoothed_loss` per recorded point.
   void to_csv(const std::string& path) const;
   void to_json(const std::string& path) const;
   /// A self-contained SVG: log-scale lr axis (exponential mode), raw loss faint, smoothed loss
-  /// bold, the suggestion marked and labelled.
-  void plot_svg(const std::string& path, Suggestion method = Suggestion::steepest) const;
+  /// bold, the suggestion marked and labelled; with trials, a second panel of each round's
+  /// scores against the candidates' lrs, the winner marked.
+  void plot_svg(const std::string& path, Suggestion method = Suggestion::automatic) const;
 
  private:
+  SuggestionResult quiet_suggest(Suggestion method) const;  // suggest() without the warning
+
   std::vector<double> lrs_, raw_losses_, losses_;
   StopReason stop_reason_;
   LRFinderOptions options_;
   std::vector<double> group_ratios_;
+  std::optional<Refinement> refinement_;
   std::shared_ptr<std::atomic<bool>> warned_;  // whether suggest() has warned (copies share it)
 };
 
 /// The suggestion rules on a recorded curve (what LRFinderResult::suggest uses), for curves
 /// recorded elsewhere. `num_iter` is the planned number of steps (fastai's trimming uses it).
+/// `Suggestion::automatic` is kCurveRule here (there are no trials).
 SuggestionResult suggest_lr(const std::vector<double>& lrs, const std::vector<double>& smoothed,
                             Suggestion method, int64_t skip_begin = 10, int64_t num_iter = 100);
 
@@ -180,6 +229,9 @@ struct BatchSource {
   std::function<std::function<torch::Tensor()>()> next_batch;
   /// The loss of the next validation batch; empty without validation.
   std::function<torch::Tensor()> next_validation_loss;
+  /// Whether a function from `next_batch` evaluates the same batch every time it is called
+  /// (a loader's batch), so that every trial can be given the same batches.
+  bool replayable = false;
   /// Called once when the test ends (normally or by an exception), before the restore, so that
   /// what it does with the data (finishing a loader's epoch) is undone by the restore too.
   std::function<void()> finish;
@@ -273,6 +325,7 @@ BatchSource loader_source(Model& model, LoaderCycle<Loader>& batches, LossFn& lo
     return [&model, &loss_fn, device, batch] { return batch_loss(model, *batch, loss_fn, device); };
   };
   source.finish = [&batches] { batches.finish(); };
+  source.replayable = true;
   return source;
 }
 
