@@ -1,5 +1,6 @@
 // The LR range test on a small MLP: synthetic regression data through a LibTorch data loader,
-// then the suggested lr, the plot, and a check that the model was left untouched.
+// then short trials from where it diverged (the refined suggestion), the suggested lr, the plot,
+// and a check that the model was left untouched.
 //
 //   ./lr_find [output.svg]
 
@@ -49,9 +50,13 @@ int main(int argc, char** argv) {
   const torchlr::LRFinderResult result = torchlr::lr_find(
       model, optimizer, *loader,
       [](const torch::Tensor& output, const torch::Tensor& target) { return torch::mse_loss(output, target); },
-      torchlr::LRFinderOptions().min_lr(1e-6).max_lr(10).num_iter(100));
+      torchlr::LRFinderOptions().min_lr(1e-6).max_lr(10).num_iter(100).trial_budget(200));
 
   std::cout << "steps run: " << result.lrs().size() << " (" << torchlr::to_string(result.stop_reason()) << ")\n";
+  if (const auto& trials = result.refinement()) {
+    std::cout << "trials: " << trials->trials.size() << " (" << trials->steps << " steps) from lr " << trials->lr_stop
+              << "; " << trials->verdict << "\n";
+  }
   if (const auto lr = result.suggestion()) {
     std::cout << "suggested lr: " << *lr << "\n";
   } else {

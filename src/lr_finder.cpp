@@ -44,12 +44,20 @@ void validate(const LRFinderOptions& o, bool has_validation) {
   TORCH_CHECK_VALUE(!has_validation || o.val_batches() >= 1,
                     "lr_find: val_batches must be at least 1, but got ", o.val_batches());
   TORCH_CHECK_VALUE(o.skip_begin() >= 0, "lr_find: skip_begin must not be negative, but got ", o.skip_begin());
-  TORCH_CHECK_VALUE(o.trial_budget() == 0 || o.trial_budget() >= detail::refinement::minimum_budget(),
-                    "lr_find: trial_budget must be 0 (no trials) or at least ", detail::refinement::minimum_budget(),
-                    " (a step for each of the first round's trials), but got ", o.trial_budget());
-  TORCH_CHECK_VALUE(o.trial_budget() == 0 || o.restore(),
-                    "lr_find: trial_budget (", o.trial_budget(), ") needs restore: every trial starts from the state "
-                    "the range test started from");
+  if (const auto budget = o.trial_budget()) {
+    TORCH_CHECK_VALUE(*budget == 0 || *budget >= detail::refinement::minimum_budget(),
+                      "lr_find: trial_budget must be 0 (no trials) or at least ", detail::refinement::minimum_budget(),
+                      " (a step for each of the first round's trials), but got ", *budget);
+    TORCH_CHECK_VALUE(*budget == 0 || o.restore(), "lr_find: trial_budget (", *budget,
+                      ") needs restore: every trial starts from the state the range test started from");
+  }
+}
+
+// The trial budget a call runs with (LRFinderOptions::trial_budget: unset means the default).
+int64_t trial_budget_of(const LRFinderOptions& o, bool replayable) {
+  if (o.trial_budget()) return *o.trial_budget();
+  if (!replayable || !o.restore()) return 0;
+  return std::max(kTrialBudgetPerStep * o.num_iter(), detail::refinement::minimum_budget());
 }
 
 double scalar_loss(const torch::Tensor& loss, const char* what) {
@@ -249,7 +257,7 @@ void locally_or_pending(const Distributed& dist, std::exception_ptr& pending, Wo
 }
 
 // What decides the number of collectives the test takes (and its suggestion): the same on every rank.
-uint64_t settings_fingerprint(const LRFinderOptions& o, bool has_validation) {
+uint64_t settings_fingerprint(const LRFinderOptions& o, bool has_validation, int64_t trial_budget) {
   uint64_t hash = 1469598103934665603ULL;
   auto mix = [&](const void* data, std::size_t size) {
     const auto* bytes = static_cast<const unsigned char*>(data);
@@ -262,7 +270,7 @@ uint64_t settings_fingerprint(const LRFinderOptions& o, bool has_validation) {
   const int64_t integers[] = {o.num_iter(), static_cast<int64_t>(o.mode()), o.accumulation_steps(),
                               has_validation ? o.val_batches() : -1, o.skip_begin(),
                               static_cast<int64_t>(o.early_stop_threshold().has_value()),
-                              static_cast<int64_t>(o.sync_gradients()), o.trial_budget()};
+                              static_cast<int64_t>(o.sync_gradients()), trial_budget};
   mix(doubles, sizeof(doubles));
   mix(integers, sizeof(integers));
   return hash;
@@ -301,8 +309,9 @@ std::string lr_text(double lr) { return svg::format_number(lr); }
 class FinderRun {
  public:
   FinderRun(torch::nn::Module& model, torch::optim::Optimizer& optimizer, const detail::BatchSource& source,
-            const LRFinderOptions& options, std::vector<double> ratios)
-      : model_(model),
+            const LRFinderOptions& options, std::vector<double> ratios, int64_t trial_budget)
+      : budget_(trial_budget),
+        model_(model),
         optimizer_(optimizer),
         source_(source),
         options_(options),
@@ -312,26 +321,29 @@ class FinderRun {
 
   // Fills lrs_, raw_, smoothed_ and reason_.
   void range_test();
-  // The trials from `start`, the state the range test started from.
-  Refinement trials(const detail::TrainingCheckpoint& start);
+  // Keeps the state the range test starts from, for the trials.
+  void save_start();
+  // The trials, from the state save_start() kept (which they free once every first trial has started).
+  Refinement trials();
   // Every rank left at the same point: one last word on failures since the last agreement.
   void final_agreement();
 
   std::vector<double> lrs_, raw_, smoothed_;
   StopReason reason_ = StopReason::completed;
+  const int64_t budget_;  // the trials' steps
 
  private:
   // One optimizer step on the micro-batches `read` gives (read in the rank's part, so a loader
   // that throws on one rank stops every rank): the loss every rank agrees on, or empty when it
   // was not finite (and no step was taken).
-  std::optional<double> train_step(int64_t step, const std::function<MicroBatches()>& read) {
+  std::optional<double> train_step(int64_t step, const char* what, const std::function<MicroBatches()>& read) {
     std::optional<StepLoss> step_loss;
     const LocalOutcome trained = run_locally(dist_, [&] {
       if (pending_) std::rethrow_exception(pending_);
       step_loss.emplace(optimizer_, read(), dist_, options_.sync_gradients(), step);
       return step_loss->evaluate(/*stop_on_non_finite=*/true);
     });
-    const std::optional<double> loss = agree(dist_, trained, step, "a loss function");
+    const std::optional<double> loss = agree(dist_, trained, step, what);
     if (!loss) return std::nullopt;
     step_loss->sync_gradients();
     locally_or_pending(dist_, pending_, [&] { optimizer_.step(step_loss->closure(*loss)); });
@@ -358,6 +370,7 @@ class FinderRun {
   std::vector<double> ratios_;
   bool show_progress_;
   std::exception_ptr pending_;  // this rank's failure after a step's agreement, reported at the next one
+  std::optional<detail::TrainingCheckpoint> start_;
 };
 
 std::optional<double> FinderRun::validation_loss(int64_t step) {
@@ -394,7 +407,7 @@ void FinderRun::range_test() {
   for (int64_t step = 0; step < options_.num_iter(); ++step) {
     set_lrs(optimizer_, ladder[static_cast<std::size_t>(step)], ratios_);
     const double lr_used = optimizer_.param_groups()[0].options().get_lr();
-    const std::optional<double> train_loss = train_step(step, [this] { return read_fresh(); });
+    const std::optional<double> train_loss = train_step(step, "a loss function", [this] { return read_fresh(); });
     if (!train_loss) {
       reason_ = StopReason::non_finite_loss;
       return;
@@ -425,22 +438,33 @@ void FinderRun::range_test() {
   }
 }
 
-Refinement FinderRun::trials(const detail::TrainingCheckpoint& start) {
+void FinderRun::save_start() {
+  locally_or_pending(dist_, pending_, [&] { start_.emplace(model_, optimizer_); });
+}
+
+Refinement FinderRun::trials() {
   namespace rules = detail::refinement;
   Refinement result;
   result.curve_lr = suggest_lr(lrs_, smoothed_, kCurveRule, options_.skip_begin(), options_.num_iter()).lr;
-  if (lrs_.empty()) {
-    result.warning = "the range test recorded no point (its first loss was not finite), so no trial ran";
+  if (lrs_.empty() || !(lrs_.back() > 0)) {
+    result.warning = lrs_.empty() ? "the range test recorded no point (its first loss was not finite), so no trial ran"
+                                  : "the range test stopped at lr 0, so there is no lr to start the trials from";
     result.verdict = "no trials: the curve's suggestion stands";
     return result;
   }
   result.lr_stop = lrs_.back();
   if (reason_ == StopReason::completed) {
-    result.warning = "the range test never diverged (it reached max_lr " + lr_text(lrs_.back()) +
-                     "), so every candidate may be too small: raise max_lr";
+    result.warning = options_.early_stop_threshold()
+                         ? "the range test never diverged (it reached max_lr " + lr_text(lrs_.back()) +
+                               "), so every candidate may be too small: raise max_lr"
+                         : "the range test ran to max_lr " + lr_text(lrs_.back()) +
+                               " without early stopping, so the candidates start below max_lr, not below where it "
+                               "diverged";
   }
   result.candidates = rules::candidate_lrs(result.lr_stop);
-  const auto steps = rules::steps_per_trial(options_.trial_budget());
+  // Fixed steps per round (7, 4 and 2 trials' worth) even when fewer candidates are left: a
+  // round's trials are as long as the reference measured them.
+  const auto steps = rules::steps_per_trial(budget_);
   const auto counts = rules::candidates_per_round();
   int64_t planned = 0;
   for (int r = 0; r < rules::kRounds; ++r) planned += steps[r] * static_cast<int64_t>(counts[r]);
@@ -451,26 +475,38 @@ Refinement FinderRun::trials(const detail::TrainingCheckpoint& start) {
   for (std::size_t c = 0; c < alive.size(); ++c) alive[c] = c;
   std::vector<double> scores(result.candidates.size(), std::numeric_limits<double>::infinity());
   std::vector<std::optional<detail::TrainingCheckpoint>> states(result.candidates.size());
+  std::optional<std::size_t> winner;
+  int winner_round = -1;
   bool warned_uncopyable = false;
   for (int round = 0; round < rules::kRounds && !alive.empty(); ++round) {
-    // Every candidate of the round sees these batches (read once, by the first that needs them)
-    // and starts from these random streams.
+    // Every candidate of the round sees these batches and starts from these random streams. The
+    // batches are read first: reading may draw random numbers (a sampler's reshuffle).
     MicroBatches batches;
-    const detail::GeneratorStates generators;
+    const LocalOutcome read = run_locally(dist_, [&] {
+      if (pending_) std::rethrow_exception(pending_);
+      for (int64_t i = 0; i < steps[round] * options_.accumulation_steps(); ++i) batches.push_back(source_.next_batch());
+      return 0.0;
+    });
+    agree(dist_, read, 0, "the data of the trials");
+    std::optional<detail::GeneratorStates> generators;
+    locally_or_pending(dist_, pending_, [&] { generators.emplace(); });
     for (std::size_t c : alive) {
-      if (round == 0) {
-        start.restore();
-      } else {
-        states[c]->restore();
-      }
-      generators.restore();
+      const std::string where = "a loss function (trial round " + std::to_string(round + 1) + ", lr " +
+                                lr_text(result.candidates[c]) + ")";
+      locally_or_pending(dist_, pending_, [&] {
+        if (round == 0) {
+          start_->restore();
+        } else {
+          states[c]->restore();
+        }
+        generators->restore();
+        set_lrs(optimizer_, result.candidates[c], ratios_);
+      });
       Trial trial{round, c, result.candidates[c], {}, std::numeric_limits<double>::infinity(), false};
-      set_lrs(optimizer_, result.candidates[c], ratios_);
-      const double lr_used = optimizer_.param_groups()[0].options().get_lr();
+      const double lr_used = result.candidates[c] * ratios_[0];
       for (int64_t i = 0; i < steps[round]; ++i) {
         const std::size_t end = static_cast<std::size_t>(i + 1) * accumulation;
-        const std::optional<double> loss = train_step(i, [&] {
-          while (batches.size() < end) batches.push_back(source_.next_batch());
+        const std::optional<double> loss = train_step(i, where.c_str(), [&] {
           return MicroBatches(batches.begin() + static_cast<std::ptrdiff_t>(end - accumulation),
                               batches.begin() + static_cast<std::ptrdiff_t>(end));
         });
@@ -491,15 +527,23 @@ Refinement FinderRun::trials(const detail::TrainingCheckpoint& start) {
       scores[c] = trial.score;
       states[c].reset();
       if (round + 1 < rules::kRounds && !trial.stopped) {
-        states[c].emplace(model_, optimizer_);
-        if (!states[c]->complete() && !warned_uncopyable) {
-          warned_uncopyable = true;
-          detail::warn("lr_find: the optimizer state type " + states[c]->uncopyable_types().front() +
-                       " cannot be copied (no usable serialize()), so a candidate that goes on to the next round "
-                       "starts that state afresh");
-        }
+        locally_or_pending(dist_, pending_, [&] {
+          states[c].emplace(model_, optimizer_);
+          if (!states[c]->complete() && !warned_uncopyable) {
+            warned_uncopyable = true;
+            detail::warn("lr_find: the optimizer state type " + states[c]->uncopyable_types().front() +
+                         " cannot be copied (no usable serialize()), so a candidate that goes on to the next round "
+                         "starts that state afresh");
+          }
+        });
       }
       result.trials.push_back(std::move(trial));
+    }
+    if (round == 0) start_.reset();  // every first trial has started from it
+    // The best of the latest round with a trial that did not stop (normally the last round's).
+    if (const auto best = rules::winner(alive, result.candidates, scores)) {
+      winner = best;
+      winner_round = round;
     }
     if (round + 1 < rules::kRounds) {
       alive = rules::survivors(alive, result.candidates, scores, counts[round + 1]);
@@ -508,24 +552,30 @@ Refinement FinderRun::trials(const detail::TrainingCheckpoint& start) {
       }
     }
   }
-  if (const auto best = rules::winner(alive, result.candidates, scores)) result.lr = result.candidates[*best];
+  if (winner) result.lr = result.candidates[*winner];
 
+  std::string early;  // when the winner comes from an earlier round than the last
+  if (winner && winner_round + 1 < rules::kRounds) {
+    early = " (every trial of round " + std::to_string(winner_round + 2) + " stopped, so it is round " +
+            std::to_string(winner_round + 1) + "'s best)";
+  }
   if (!result.lr) {
     result.verdict = "every trial stopped, so the curve's suggestion stands";
     result.warning += std::string(result.warning.empty() ? "" : "; ") +
                       "every trial stopped (a non-finite loss or one above 10x its first): the curve's suggestion is used";
-  } else if (!result.curve_lr) {
-    result.verdict = "the curve gave no suggestion; the trials' winner " + lr_text(*result.lr) + " is used";
+  } else if (!result.curve_lr || !(*result.curve_lr > 0)) {
+    result.verdict = "the curve gave no suggestion; the trials' winner " + lr_text(*result.lr) + early + " is used";
   } else {
     const double decades = std::abs(std::log10(*result.lr / *result.curve_lr));
     char distance[32];
     std::snprintf(distance, sizeof distance, "%.1f", decades);
     result.verdict = decades >= 1
-                         ? "the trials' winner " + lr_text(*result.lr) + " is " + distance +
+                         ? "the trials' winner " + lr_text(*result.lr) + early + " is " + distance +
                                " decades from the curve's suggestion " + lr_text(*result.curve_lr) +
                                ": the curve alone was misleading"
-                         : "the trials' winner " + lr_text(*result.lr) + " is within a decade of the curve's suggestion " +
-                               lr_text(*result.curve_lr) + ": the curve was about right";
+                         : "the trials' winner " + lr_text(*result.lr) + early +
+                               " is within a decade of the curve's suggestion " + lr_text(*result.curve_lr) +
+                               ": the curve was about right";
   }
   return result;
 }
@@ -555,7 +605,8 @@ LRFinderResult detail::run_range_test(torch::nn::Module& model, torch::optim::Op
     detail::warn("lr_find: the model is in eval mode, so the range test trains it in eval mode (no dropout, "
                  "BatchNorm on its running statistics); call model->train() first to test it as it trains");
   }
-  if (options.trial_budget() > 0 && !source.replayable) {
+  const int64_t budget = trial_budget_of(options, source.replayable);
+  if (budget > 0 && !source.replayable && options.distributed().is_main()) {
     detail::warn("lr_find: a loss function reads a new batch at every call, so the trials' candidates see different "
                  "batches (which, as measured, halves what the trials gain); give lr_find a data loader to give "
                  "every candidate the same batches");
@@ -570,21 +621,20 @@ LRFinderResult detail::run_range_test(torch::nn::Module& model, torch::optim::Op
     }
   }
 
-  FinderRun run(model, optimizer, source, options, ratios);
+  FinderRun run(model, optimizer, source, options, ratios, budget);
   std::optional<Refinement> refinement;
   {
     // Destroyed before the restore below: what finishing the data does is undone too.
     FinishGuard finish_data(source.finish);
     // A rank that ran another test (another num_iter, say) would take another number of collectives.
     TORCH_CHECK_VALUE(options.distributed().same_everywhere(
-                          settings_fingerprint(options, static_cast<bool>(source.next_validation_loss))),
+                          settings_fingerprint(options, static_cast<bool>(source.next_validation_loss), budget)),
                       "lr_find: the ranks run the range test with different options (min_lr, max_lr, num_iter, mode, "
                       "beta, early_stop_threshold, accumulation_steps, val_batches, skip_begin, sync_gradients, "
                       "trial_budget or a validation source differ)");
-    std::optional<TrainingCheckpoint> start;
-    if (options.trial_budget() > 0) start.emplace(model, optimizer);
+    if (budget > 0) run.save_start();
     run.range_test();
-    if (start) refinement = run.trials(*start);
+    if (budget > 0) refinement = run.trials();
     run.final_agreement();
   }
   if (snapshot) snapshot->restore();
@@ -765,6 +815,10 @@ void LRFinderResult::to_json(const std::string& path) const {
 void LRFinderResult::plot_svg(const std::string& path, Suggestion method) const {
   svg::Chart chart;
   chart.title = "LR range test (" + std::to_string(lrs_.size()) + " steps, " + to_string(stop_reason_) + ")";
+  if (refinement_ && !refinement_->trials.empty()) {
+    chart.title += " and " + std::to_string(refinement_->trials.size()) + " trials (" +
+                   std::to_string(refinement_->steps) + " steps)";
+  }
   chart.x_label = options_.mode() == LadderMode::exponential ? "learning rate (log scale)" : "learning rate";
   chart.log_x = options_.mode() == LadderMode::exponential;
   svg::Panel panel;

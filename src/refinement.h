@@ -27,7 +27,7 @@ std::array<int64_t, kRounds> steps_per_trial(int64_t budget);
 /// The smallest budget that gives every trial a step.
 int64_t minimum_budget();
 /// Whether a trial stops at `loss` (not finite, or above 10× the trial's first loss; for a
-/// negative first loss, above first + 9·|first|).
+/// negative first loss, above first + 9·|first|; after a first loss of exactly 0, any loss above 0).
 bool stops(double loss, double first_loss);
 /// The mean of the last min(5, n) losses; +∞ for a stopped trial or one without losses.
 double score(const std::vector<double>& losses, bool stopped);

@@ -333,7 +333,9 @@ namespace {
 using StatePtr = std::unique_ptr<OptimizerParamState>;
 
 // A state of one of LibTorch's types: its fields with CPU copies of its tensors. Putting it back
-// assigns a copy with the tensors on their devices again.
+// copies the values into the slot's tensors where they match (no new device memory: the trials
+// would otherwise hold a second copy beside the snapshot's originals), and assigns the fields
+// with new tensors on their devices otherwise.
 template <typename State>
 bool checkpoint_known(const OptimizerParamState& live, std::function<void(StatePtr&)>& put) {
   if (typeid(live) != typeid(State)) return false;
@@ -344,6 +346,31 @@ bool checkpoint_known(const OptimizerParamState& live, std::function<void(StateP
     if (t.defined()) t = cpu_copy(t);
   });
   put = [fields = std::move(fields), devices = std::move(devices)](StatePtr& slot) {
+    torch::NoGradGuard no_grad;
+    if (slot && typeid(*slot) == typeid(State)) {
+      // In place when every tensor has the same definedness, shape, type and device.
+      auto& target = static_cast<State&>(*slot);
+      std::vector<torch::Tensor> live_tensors, saved;
+      for_each_tensor(target, [&](torch::Tensor& t) { live_tensors.push_back(t); });
+      State copy = fields;
+      for_each_tensor(copy, [&](torch::Tensor& t) { saved.push_back(t); });
+      bool same = live_tensors.size() == saved.size();
+      for (std::size_t i = 0; same && i < saved.size(); ++i) {
+        same = live_tensors[i].defined() == saved[i].defined() &&
+               (!saved[i].defined() || (live_tensors[i].sizes() == saved[i].sizes() &&
+                                        live_tensors[i].scalar_type() == saved[i].scalar_type() &&
+                                        live_tensors[i].device() == devices[i]));
+      }
+      if (same) {
+        std::size_t i = 0;
+        for_each_tensor(copy, [&](torch::Tensor& t) {
+          if (t.defined()) t = live_tensors[i].copy_(saved[i]);
+          ++i;
+        });
+        target = std::move(copy);  // the other fields (step counts), the same tensors
+        return;
+      }
+    }
     auto fresh = std::make_unique<State>(fields);
     std::size_t i = 0;
     for_each_tensor(*fresh, [&](torch::Tensor& t) {
@@ -360,7 +387,9 @@ bool checkpoint_known(const OptimizerParamState& live, std::function<void(StateP
 }
 
 // Another type, through its serialize() (as TrainingSnapshot does): read back into the slot's
-// object, or into a clone of the state as it was when it has none of that type.
+// object, or into a clone of the state as it was when it has none of that type. The clone shares
+// the state's tensors (clone() copies handles), so those stay alive, on their device, with the
+// checkpoint: a user's state type costs device memory per checkpoint where LibTorch's do not.
 bool checkpoint_serialized(const OptimizerParamState& live, std::function<void(StatePtr&)>& put) {
   std::string bytes;
   std::shared_ptr<OptimizerParamState> prototype;

@@ -94,7 +94,8 @@ class TrainingSnapshot {
 };
 
 /// The values a training step changes (every parameter and buffer, and the optimizer's
-/// per-parameter state) as CPU copies that can be put back any number of times: each trial of
+/// per-parameter state) as CPU copies (a user's state type: see checkpoint_serialized) that can
+/// be put back any number of times: each trial of
 /// the refined suggestion starts from one. Unlike TrainingSnapshot it keeps no identities: it
 /// writes values into the state objects the optimizer has then (same type) or gives it new ones,
 /// and drops the entries it did not have. A state type it cannot copy (no usable serialize())

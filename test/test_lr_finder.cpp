@@ -200,7 +200,7 @@ TEST(RangeTest, LoaderStartsAgainWhenItRunsOut) {
     inputs.push_back(output.item<double>());
     return torch::mse_loss(output * 0 + 1, target);
   };
-  torchlr::lr_find(model, sgd, *loader, loss_fn, quiet().num_iter(7).min_lr(1e-6).max_lr(1e-5));
+  torchlr::lr_find(model, sgd, *loader, loss_fn, quiet().num_iter(7).min_lr(1e-6).max_lr(1e-5).trial_budget(0));
   EXPECT_EQ(inputs, (std::vector<double>{0, 1, 2, 0, 1, 2, 0}));
 }
 

@@ -17,7 +17,10 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <torch/data.h>
 #include <torch/nn/functional/loss.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/optim/adam.h>
 #include <torch/optim/sgd.h>
@@ -282,14 +285,40 @@ TEST(RefinedSuggestion, AccumulationTakesItsMicroBatchesForEveryStep) {
   LeastSquares problem;
   torch::optim::SGD sgd(problem.model->parameters(), torch::optim::SGDOptions(0.01));
   CountingSource counting(problem);
+  std::vector<std::pair<double, int64_t>> evaluated;  // (lr, batch) of every evaluation
+  auto next = counting.source.next_batch;
+  counting.source.next_batch = [&]() -> std::function<torch::Tensor()> {
+    const int64_t k = counting.handed_out;
+    auto batch = next();
+    return [&, k, batch] {
+      evaluated.emplace_back(sgd.param_groups()[0].options().get_lr(), k);
+      return batch();
+    };
+  };
   const auto r = torchlr::detail::run_range_test(*problem.model, sgd, counting.source,
                                                  trials_options().accumulation_steps(3));
   ASSERT_TRUE(r.refinement());
-  EXPECT_EQ(counting.handed_out, 3 * (static_cast<int64_t>(r.lrs().size()) + 4 + 8 + 16));
+  const int64_t range = 3 * static_cast<int64_t>(r.lrs().size());
+  EXPECT_EQ(counting.handed_out, range + 3 * (4 + 8 + 16));
+  // Each round reads its batches once (12, 24 and 48 micro-batches); trial step i of every
+  // candidate evaluates micro-batches first + 3i, first + 3i + 1, first + 3i + 2 of its round.
+  const std::array<int64_t, 4> round_start{range, range + 12, range + 36, range + 84};
+  std::map<std::pair<double, int>, std::vector<int64_t>> per_trial;
+  for (const auto& [lr, k] : evaluated) {
+    if (k < range) continue;
+    const int round = k < round_start[1] ? 0 : k < round_start[2] ? 1 : 2;
+    per_trial[{lr, round}].push_back(k - round_start[static_cast<std::size_t>(round)]);
+  }
+  EXPECT_EQ(per_trial.size(), 13u);
+  for (const auto& [key, ks] : per_trial) {
+    for (std::size_t i = 0; i < ks.size(); ++i) EXPECT_EQ(ks[i], static_cast<int64_t>(i)) << "round " << key.second;
+  }
 }
 
+// `throw_in_round` > 0: the loss throws at the second evaluation of that trial round (1-based),
+// after survivors have been put back from their own states.
 template <typename Optimizer>
-void ExpectRestoredAfterTrials(Optimizer& optimizer, Net& net, int throw_at_call) {
+void ExpectRestoredAfterTrials(Optimizer& optimizer, Net& net, int throw_in_round) {
   torch::manual_seed(5);
   const auto x = torch::randn({16, 4}), y = torch::randn({16, 1});
   for (int i = 0; i < 3; ++i) {  // non-trivial state, gradients and buffers
@@ -300,15 +329,17 @@ void ExpectRestoredAfterTrials(Optimizer& optimizer, Net& net, int throw_at_call
   torch::manual_seed(7);
   const Fingerprint before(net, optimizer);  // draws from the generator: taken again at the same point
   torch::manual_seed(7);
-  int calls = 0;
+  int64_t round_reported = -1;  // the round of the last trial step reported
+  int calls_in_round = 0;
   auto loss = [&] {
-    if (++calls == throw_at_call) throw std::runtime_error("data error in a trial");
+    if (throw_in_round > 0 && round_reported + 1 == throw_in_round && ++calls_in_round == 2) throw std::runtime_error("data error in a trial");
     return torch::mse_loss(net.forward(x + 0.1 * torch::randn_like(x)), y);
   };
-  const auto options = quiet().num_iter(30).min_lr(1e-4).max_lr(10.0).trial_budget(42);
-  if (throw_at_call > 0) {
+  const auto options = quiet().num_iter(30).min_lr(1e-4).max_lr(10.0).trial_budget(42).on_step(
+      [&](const torchlr::LRFinderStep& s) { round_reported = s.phase == FinderPhase::trial ? s.round : -1; });
+  if (throw_in_round > 0) {
     EXPECT_THROW(torchlr::lr_find(net, optimizer, loss, options), std::runtime_error);
-    EXPECT_EQ(calls, throw_at_call);
+    EXPECT_EQ(calls_in_round, 2);
   } else {
     const auto r = torchlr::lr_find(net, optimizer, loss, options);
     EXPECT_GT(r.refinement()->steps, 0);
@@ -324,10 +355,16 @@ TEST(RefinedSuggestion, RestoreIsBitIdenticalAfterTrials) {
 }
 
 TEST(RefinedSuggestion, RestoreIsBitIdenticalWhenATrialThrows) {
+  {
+    torch::manual_seed(2);
+    Net net;
+    torch::optim::Adam adam(net.parameters(), torch::optim::AdamOptions(1e-3));
+    ExpectRestoredAfterTrials(adam, net, 2);
+  }
   torch::manual_seed(2);
   Net net;
   torch::optim::SGD sgd(net.parameters(), torch::optim::SGDOptions(0.05).momentum(0.9));
-  ExpectRestoredAfterTrials(sgd, net, 40);  // the range test takes at most 30 calls
+  ExpectRestoredAfterTrials(sgd, net, 3);
 }
 
 TEST(RefinedSuggestion, AnOptimizerStateThatCannotBeCopiedStartsAfreshAndIsPutBack) {
@@ -337,7 +374,7 @@ TEST(RefinedSuggestion, AnOptimizerStateThatCannotBeCopiedStartsAfreshAndIsPutBa
   WarningCapture warnings;
   ExpectRestoredAfterTrials(heavy_ball, net, 0);
   bool warned = false;
-  for (const auto& m : warnings.messages) warned = warned || m.find("starts that state afresh") != std::string::npos;
+  for (const auto& m : warnings.messages) warned = warned || m.find("goes on to the next round") != std::string::npos;
   EXPECT_TRUE(warned);
 }
 
@@ -399,7 +436,62 @@ TEST(RefinedSuggestion, BadOptions) {
   EXPECT_VALUE_ERROR(torchlr::lr_find(*problem.model, sgd, loss, quiet().trial_budget(-1)), "got -1");
   EXPECT_VALUE_ERROR(torchlr::lr_find(*problem.model, sgd, loss, quiet().trial_budget(100).restore(false)),
                      "trial_budget (100) needs restore");
-  EXPECT_FALSE(torchlr::lr_find(*problem.model, sgd, loss, quiet().num_iter(5)).refinement().has_value());
+}
+
+// A loader whose batch i holds the number i, sequentially, and a model that records what it sees.
+struct Numbers : torch::data::datasets::Dataset<Numbers> {
+  torch::data::Example<> get(size_t i) override {
+    return {torch::full({1}, static_cast<double>(i), torch::kDouble), torch::zeros({1}, torch::kDouble)};
+  }
+  torch::optional<size_t> size() const override { return 1000; }
+};
+
+struct Recorder : torch::nn::Module {
+  Recorder() { weight = register_parameter("weight", torch::ones({1}, torch::kDouble)); }
+  torch::Tensor forward(const torch::Tensor& x) {
+    seen.push_back(x.item<double>());
+    return x * weight;
+  }
+  torch::Tensor weight;
+  std::vector<double> seen;
+};
+
+TEST(RefinedSuggestion, ByDefaultTwiceTheRangeTestThroughALoaderAndNoneOtherwise) {
+  auto loader = torch::data::make_data_loader<torch::data::samplers::SequentialSampler>(
+      Numbers().map(torch::data::transforms::Stack<>()), torch::data::DataLoaderOptions().batch_size(1));
+  Recorder model;
+  torch::optim::SGD sgd(model.parameters(), torch::optim::SGDOptions(0.1));
+  auto mse = [](const torch::Tensor& output, const torch::Tensor& target) { return torch::mse_loss(output, target); };
+  // Without early stopping every run takes its 30 steps (the squared inputs grow with the batch).
+  const auto options = quiet().num_iter(30).min_lr(1e-7).max_lr(1e-5).early_stop_threshold(std::nullopt);
+  const auto r = torchlr::lr_find(model, sgd, *loader, mse, options);
+  ASSERT_TRUE(r.refinement());
+  EXPECT_EQ(torchlr::kTrialBudgetPerStep, 2);
+  const auto steps = rules::steps_per_trial(torchlr::kTrialBudgetPerStep * 30);  // 2, 5, 10
+  EXPECT_EQ(r.refinement()->steps, 7 * steps[0] + 4 * steps[1] + 2 * steps[2]);
+  // Batches 0 … 29 for the range test; then each trial of a round reads the round's batches, from
+  // 30 on: the first round's trials all see 30, 31, the second's 32 … 36, the third's 37 … 46.
+  std::vector<double> expected;
+  for (int i = 0; i < 30; ++i) expected.push_back(i);
+  double next = 30;
+  for (int round = 0; round < 3; ++round) {
+    for (int c = 0; c < (round == 0 ? 7 : round == 1 ? 4 : 2); ++c) {
+      for (int i = 0; i < steps[round]; ++i) expected.push_back(next + i);
+    }
+    next += static_cast<double>(steps[round]);
+  }
+  EXPECT_EQ(model.seen, expected);
+  EXPECT_EQ(r.suggestion(), r.refinement()->lr);
+
+  // Off through a loss function (its batches cannot be replayed) and with restore(false).
+  auto loss = [&] { return torch::mse_loss(model.forward(torch::ones({1}, torch::kDouble)), torch::zeros({1}, torch::kDouble)); };
+  EXPECT_FALSE(torchlr::lr_find(model, sgd, loss, options).refinement().has_value());
+  EXPECT_FALSE(torchlr::lr_find(model, sgd, *loader, mse, LRFinderOptions(options).restore(false)).refinement().has_value());
+  EXPECT_FALSE(torchlr::lr_find(model, sgd, *loader, mse, LRFinderOptions(options).trial_budget(0)).refinement().has_value());
+  // A short range test still gets the smallest budget.
+  const auto short_test = torchlr::lr_find(model, sgd, *loader, mse, LRFinderOptions(options).num_iter(5));
+  ASSERT_TRUE(short_test.refinement());
+  EXPECT_EQ(short_test.refinement()->steps, 7 * 1 + 4 * 1 + 2 * 3);
 }
 
 TEST(RefinedSuggestion, JsonAndSvgShowTheTrials) {
@@ -456,6 +548,104 @@ TEST(RefinedSuggestion, EveryRankRunsTheSameTrials) {
   }
   EXPECT_EQ(a.lr, b.lr);
   EXPECT_TRUE(a.lr.has_value());
+}
+
+TEST(RefinedSuggestion, WhenALaterRoundAllStopsTheWinnerIsTheBestOfTheRoundBefore) {
+  LeastSquares problem;
+  torch::optim::SGD sgd(problem.model->parameters(), torch::optim::SGDOptions(0.01));
+  CountingSource counting(problem);
+  // Round 3's batches (read after the 4 + 8 of rounds 1 and 2) give NaN losses.
+  int64_t first_trial_batch = -1;
+  auto next = counting.source.next_batch;
+  counting.source.next_batch = [&]() -> std::function<torch::Tensor()> {
+    const int64_t k = counting.handed_out;
+    auto batch = next();
+    return [&, k, batch] {
+      const bool poisoned = first_trial_batch >= 0 && k >= first_trial_batch + 12;
+      return poisoned ? batch() * std::nan("") : batch();
+    };
+  };
+  const auto options = trials_options().on_step([&](const torchlr::LRFinderStep& s) {
+    if (s.phase == FinderPhase::trial && first_trial_batch < 0) first_trial_batch = counting.handed_out - 4;
+  });
+  const auto r = torchlr::detail::run_range_test(*problem.model, sgd, counting.source, options);
+  const auto& ref = *r.refinement();
+  ASSERT_EQ(ref.trials.size(), 13u);
+  EXPECT_TRUE(ref.trials[11].stopped);
+  EXPECT_TRUE(ref.trials[12].stopped);
+  // The winner: the best of round 2.
+  double best = kInf, best_lr = 0;
+  for (std::size_t t = 7; t < 11; ++t) {
+    const auto& trial = ref.trials[t];
+    if (trial.score < best || (trial.score == best && trial.lr < best_lr)) best = trial.score, best_lr = trial.lr;
+  }
+  ASSERT_TRUE(ref.lr.has_value());
+  EXPECT_EQ(*ref.lr, best_lr);
+  EXPECT_NE(ref.verdict.find("every trial of round 3 stopped, so it is round 2's best"), std::string::npos) << ref.verdict;
+}
+
+// Dropout and a shuffling loader whose epoch ends while a round's batches are read: every
+// candidate of the first round still sees the same batches and dropout masks at its first step.
+TEST(RefinedSuggestion, EveryFirstTrialDrawsTheSameRandomNumbers) {
+  torch::manual_seed(4);
+  struct Rows : torch::data::datasets::Dataset<Rows> {
+    torch::Tensor x = torch::randn({6, 4}), y = torch::randn({6, 1});
+    torch::data::Example<> get(size_t i) override { return {x[static_cast<int64_t>(i)], y[static_cast<int64_t>(i)]}; }
+    torch::optional<size_t> size() const override { return 6; }
+  };
+  auto loader = torch::data::make_data_loader<torch::data::samplers::RandomSampler>(
+      Rows().map(torch::data::transforms::Stack<>()), torch::data::DataLoaderOptions().batch_size(2));  // 3 a epoch
+  torch::nn::Sequential model(torch::nn::Linear(4, 16), torch::nn::Dropout(0.5), torch::nn::Linear(16, 1));
+  torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(1e-3));
+  std::vector<double> first_losses;
+  const auto options = quiet().num_iter(20).min_lr(1e-4).max_lr(10.0).trial_budget(84).on_step(
+      [&](const torchlr::LRFinderStep& s) {
+        if (s.phase == FinderPhase::trial && s.round == 0 && s.step == 0) first_losses.push_back(s.loss);
+      });
+  auto mse = [](const torch::Tensor& output, const torch::Tensor& target) { return torch::mse_loss(output, target); };
+  torchlr::lr_find(*model, adam, *loader, mse, options);
+  ASSERT_EQ(first_losses.size(), 7u);
+  for (double loss : first_losses) EXPECT_EQ(loss, first_losses.front());
+}
+
+TEST(RefinedSuggestion, ATrialThatThrowsOnOneRankStopsEveryRank) {
+  const int size = 2;
+  const torchlr::testing::Problem problem(size);
+  std::vector<std::string> errors(size);
+  std::vector<bool> restored(size, false);
+  torchlr::testing::run_ranks(size, [&](int rank, const torchlr::Distributed& dist) {
+    auto model = problem.replica();
+    std::vector<torch::Tensor> before;
+    for (const auto& p : model->parameters()) before.push_back(p.detach().clone());
+    torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(1e-3).momentum(0.9));
+    torchlr::detail::BatchSource source;
+    source.replayable = true;
+    int64_t i = 0;
+    int64_t round_reported = -1;
+    source.next_batch = [&]() -> std::function<torch::Tensor()> {
+      const int64_t k = i++;
+      return [&, k] {
+        if (rank == 1 && round_reported == 1) throw std::runtime_error("rank 1's data failed in round 2");
+        auto [x, y] = problem.batch(rank, k);
+        return torch::mse_loss(model->forward(x), y);
+      };
+    };
+    const auto options = quiet().min_lr(1e-4).max_lr(100.0).num_iter(60).trial_budget(63).distributed(dist).on_step(
+        [&](const torchlr::LRFinderStep& s) { round_reported = s.phase == FinderPhase::trial ? s.round : -1; });
+    try {
+      torchlr::detail::run_range_test(*model, optimizer, source, options);
+    } catch (const std::exception& e) {
+      errors[static_cast<std::size_t>(rank)] = e.what();
+    }
+    bool same = true;
+    const auto after = model->parameters();
+    for (std::size_t k = 0; k < after.size(); ++k) same = same && torch::equal(before[k], after[k]);
+    restored[static_cast<std::size_t>(rank)] = same;
+  });
+  EXPECT_NE(errors[1].find("rank 1's data failed in round 2"), std::string::npos) << errors[1];
+  EXPECT_NE(errors[0].find("trial round 2"), std::string::npos) << errors[0];
+  EXPECT_TRUE(restored[0]);
+  EXPECT_TRUE(restored[1]);
 }
 
 }  // namespace

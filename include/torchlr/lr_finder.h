@@ -46,6 +46,11 @@ enum class Suggestion {
 /// The rule `Suggestion::automatic` reads the curve with when there are no trials to go by.
 inline constexpr Suggestion kCurveRule = Suggestion::steepest;
 
+/// The default trial budget (LRFinderOptions::trial_budget) in steps per range-test step: twice
+/// the range test, which held up on problems it was not tuned on where once did not
+/// (docs/benchmarks.md, "The refined suggestion").
+inline constexpr int64_t kTrialBudgetPerStep = 2;
+
 /// Which part of lr_find a step belongs to.
 enum class FinderPhase { range_test, trial };
 const char* to_string(FinderPhase phase);
@@ -88,13 +93,19 @@ struct LRFinderOptions {
   /// Called after every recorded step, of the range test and of the trials.
   TORCH_ARG(std::function<void(const LRFinderStep&)>, on_step) = nullptr;
   /// Optimizer steps for the refined suggestion (0: none): after the range test, short trials
-  /// of 7 candidate lrs from half a decade to 3.5 decades below the lr where the test stopped,
-  /// narrowed by successive halving over 3 rounds; each candidate starts from the state the
-  /// range test started from and sees the same batches. `Suggestion::automatic` is the winner.
-  /// At least 21 (one step per trial); needs `restore`. Costs these steps, up to 7 copies of the
-  /// parameters, buffers and optimizer state in host memory (survivors continue from theirs),
-  /// and holding the batches of one round (⌊budget/6⌋ · accumulation_steps at most).
-  TORCH_ARG(int64_t, trial_budget) = 0;
+  /// of 7 candidate lrs from half a decade to 3.5 decades below the lr where it stopped, narrowed
+  /// by successive halving over 3 rounds; each candidate starts from the state the range test
+  /// started from and sees the same batches. `Suggestion::automatic` is the winner. At least 21
+  /// (one step per trial); needs `restore`. Unset (the default): kTrialBudgetPerStep × num_iter
+  /// (at least 21) through the data-loader entry points with `restore` on, none otherwise (a loss function
+  /// reads a new batch at every call, so its trials could not share batches). Costs these steps,
+  /// copies of the parameters, buffers and optimizer state in host memory (the start state until
+  /// the first round is over, and each candidate's after its trial, so survivors continue from
+  /// their own: 8 copies at most), and the batches of one round (⌊budget/6⌋ · accumulation_steps).
+  /// A round's trials have fixed lengths (⌊⌊budget/3⌋/7⌋, ⌊⌊budget/3⌋/4⌋, ⌊⌊budget/3⌋/2⌋ steps),
+  /// also when fewer candidates are left. The winner is the best of the last round, or of the
+  /// latest round in which a trial did not stop.
+  TORCH_ARG(std::optional<int64_t>, trial_budget) = std::nullopt;
   /// Data-parallel over several processes (torchlr/distributed.h): each step's loss is averaged
   /// over the ranks, in the same collective as each rank's "my loss function threw" and "my loss
   /// was not finite" flags, so every rank records the same curve, stops at the same step for the
@@ -127,7 +138,8 @@ struct Refinement {
   double lr_stop = 0;                // the lr of the range test's last recorded point
   std::vector<double> candidates;    // lr_stop · 10^(−j/2), j = 1 … 7
   std::vector<Trial> trials;         // in the order they ran
-  std::optional<double> lr;          // the winner; empty when every trial stopped (or none ran)
+  std::optional<double> lr;          // the winner: the best of the latest round in which a trial
+                                     // did not stop; empty when every trial stopped (or none ran)
   std::optional<double> curve_lr;    // what the curve rule (kCurveRule) suggests
   std::string verdict;               // whether the curve's own suggestion was trusted, and why
   std::string warning;               // e.g. the range test never diverged
