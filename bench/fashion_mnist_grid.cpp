@@ -11,8 +11,11 @@
 // run), accuracy_vs_lr.svg, and recipe.json (the first seed's automatic run: its settings, data
 // order and per-step lrs, for bench/fashion_mnist_pytorch.py to repeat in Python).
 //
-//   fashion_mnist_grid [--out DIR] [--data DIR] [--seeds N] [--epochs N] [--limit N] [--threads N]
+//   fashion_mnist_grid [--out DIR] [--data DIR] [--seeds N] [--epochs N] [--limit N] [--threads N] [--kinds LIST]
 //   fashion_mnist_grid --report DIR/results.jsonl [--out DIR]   the tables and plot again, no training
+//
+// --kinds: a comma-separated subset of automatic,classic,constant,onecycle (default all), e.g. to
+// run the automatic entries again after a change to the finder and join them with earlier rows.
 //
 // --threads defaults to OMP_NUM_THREADS, else every core.
 
@@ -24,6 +27,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 
 #include <torch/data.h>
@@ -108,7 +112,8 @@ Run train(const Data& data, const fm::Recipe& recipe, int64_t epochs, const std:
     const auto suggestion = found.suggest();
     TORCH_CHECK(suggestion.lr, "seed ", seed, ": no suggestion: ", suggestion.reason);
     run.lr = *suggestion.lr;
-    for (auto [name, rule] : {std::pair{"valley", torchlr::Suggestion::valley},
+    for (auto [name, rule] : {std::pair{"steepest", torchlr::Suggestion::steepest},
+                              std::pair{"valley", torchlr::Suggestion::valley},
                               std::pair{"minimum", torchlr::Suggestion::minimum},
                               std::pair{"lightning", torchlr::Suggestion::lightning}}) {
       if (auto other = found.suggestion(rule)) run.other_rules[name] = *other;
@@ -260,7 +265,7 @@ void report(const std::vector<Run>& runs, int64_t epochs, const std::filesystem:
   std::printf("\n| seed | rule | suggested lr | OneCycleLR accuracy there (read off the grid), %% |\n|---|---|---|---|\n");
   for (const Run* r : automatic) {
     std::map<std::string, double> rules = r->other_rules;
-    rules["steepest (default)"] = r->lr;
+    rules["automatic (default)"] = r->lr;
     for (const auto& [name, lr] : rules) {
       const auto there = read_off(grid(), curve_accuracy["onecycle"], lr);
       std::printf("| %llu | %s | %s | %s |\n", static_cast<unsigned long long>(r->seed), name.c_str(), lr_text(lr).c_str(),
@@ -302,9 +307,10 @@ int main(int argc, char** argv) {
   int64_t seeds = 3, epochs = recipe.epochs;
   std::optional<int64_t> limit, threads_requested;
   std::optional<std::filesystem::path> report_file;
+  std::set<std::string> kinds{"automatic", "classic", "constant", "onecycle"};
   try {
     const auto options = fm::parse_options(
-        argc, argv, {"--out", "--data", "--seeds", "--epochs", "--limit", "--threads", "--report"});
+        argc, argv, {"--out", "--data", "--seeds", "--epochs", "--limit", "--threads", "--report", "--kinds"});
     for (const auto& [name, value] : options) {
       if (name == "--out") out = value;
       if (name == "--data") data_dir = value;
@@ -313,10 +319,19 @@ int main(int argc, char** argv) {
       if (name == "--limit") limit = fm::integer_option(name, value, 1);
       if (name == "--threads") threads_requested = fm::integer_option(name, value, 1);
       if (name == "--report") report_file = value;
+      if (name == "--kinds") {
+        kinds.clear();
+        std::stringstream list(value);
+        for (std::string kind; std::getline(list, kind, ',');) {
+          TORCH_CHECK_VALUE(kind == "automatic" || kind == "classic" || kind == "constant" || kind == "onecycle",
+                            "--kinds: unknown kind '", kind, "' (automatic, classic, constant, onecycle)");
+          kinds.insert(kind);
+        }
+      }
     }
   } catch (const c10::ValueError& e) {
     std::cerr << "error: " << e.what_without_backtrace()
-              << "\nusage: fashion_mnist_grid [--out DIR] [--data DIR] [--seeds N] [--epochs N] [--limit N] [--threads N]\n"
+              << "\nusage: fashion_mnist_grid [--out DIR] [--data DIR] [--seeds N] [--epochs N] [--limit N] [--threads N] [--kinds LIST]\n"
                  "       fashion_mnist_grid --report RESULTS_JSONL [--out DIR] [--epochs N]\n";
     return 2;
   }
@@ -375,12 +390,16 @@ int main(int argc, char** argv) {
     runs.push_back(std::move(run));
   };
   for (uint64_t seed = 1; seed <= static_cast<uint64_t>(seeds); ++seed) {
-    finish(train(data, recipe, epochs, "automatic", seed, 0, seed == 1 ? &trace : nullptr));
-    finish(train(data, recipe, epochs, "classic", seed, kClassicLr, nullptr));
+    if (kinds.count("automatic")) finish(train(data, recipe, epochs, "automatic", seed, 0, seed == 1 ? &trace : nullptr));
+    if (kinds.count("classic")) finish(train(data, recipe, epochs, "classic", seed, kClassicLr, nullptr));
     for (double lr : grid()) {
-      finish(train(data, recipe, epochs, "constant", seed, lr, nullptr));
-      finish(train(data, recipe, epochs, "onecycle", seed, lr, nullptr));
+      if (kinds.count("constant")) finish(train(data, recipe, epochs, "constant", seed, lr, nullptr));
+      if (kinds.count("onecycle")) finish(train(data, recipe, epochs, "onecycle", seed, lr, nullptr));
     }
+  }
+  if (kinds.size() < 4) {  // a part of the grid: its rows, for joining with the rest
+    std::printf("kinds run: %zu of 4; rows in %s\n", kinds.size(), (out / "results.jsonl").string().c_str());
+    return 0;
   }
 
   // The first automatic run, for the Python comparison.

@@ -394,8 +394,36 @@ void report(const std::vector<nlohmann::json>& rows) {
               "(x%.2f), at 2x %.1f s (x%.2f)\n", range, once, once / range, twice, twice / range);
   std::printf("trial steps per problem: %.0f at 1x, %.0f at 2x (mean); range tests that diverged: %d of %zu\n",
               steps_once / n, steps_twice / n, diverged, rows.size());
+  // Per family: the median regret, and how many of its seeds lost more than half the gap.
+  const std::vector<std::string> keys{"steepest", "valley", "minimum", "refined_1x", "refined_2x"};
+  std::map<std::string, std::vector<const nlohmann::json*>> families;
+  for (const auto& row : rows) families[row["problem"].get<std::string>()].push_back(&row);
+  std::printf("\n| problem family | steepest | valley | minimum/10 | refined 1x | refined 2x |\n|---|---|---|---|---|---|\n");
+  for (const auto& [family, members] : families) {
+    std::printf("| %s |", family.c_str());
+    for (const auto& key : keys) {
+      std::vector<double> regret;
+      int lost_half = 0;
+      for (const auto* row : members) {
+        const double best = (*row)["best"], initial = (*row)["initial"], final_loss = (*row)["rules"][key]["final"];
+        regret.push_back(final_loss / best);
+        lost_half += initial > best && (final_loss - best) / (initial - best) > 0.5;
+      }
+      std::printf(" %.2f (%d) |", quantile(regret, 0.5), lost_half);
+    }
+    std::printf("\n");
+  }
+  std::printf("(median regret over the seeds; in brackets, how many seeds lost more than half the gap)\n");
+
+  std::vector<const nlohmann::json*> sorted;
+  for (const auto& row : rows) sorted.push_back(&row);
+  std::stable_sort(sorted.begin(), sorted.end(), [](const nlohmann::json* a, const nlohmann::json* b) {
+    return std::make_pair((*a)["problem"].get<std::string>(), (*a)["seed"].get<int>()) <
+           std::make_pair((*b)["problem"].get<std::string>(), (*b)["seed"].get<int>());
+  });
   std::printf("\nper problem (regret): problem seed | steepest valley lightning refined_1x refined_2x | best lr\n");
-  for (const auto& row : rows) {
+  for (const auto* row_pointer : sorted) {
+    const auto& row = *row_pointer;
     const double best = row["best"];
     std::printf("  %-38s %d |", row["problem"].get<std::string>().c_str(), row["seed"].get<int>());
     for (const char* key : {"steepest", "valley", "lightning", "refined_1x", "refined_2x"}) {

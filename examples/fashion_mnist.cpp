@@ -91,8 +91,9 @@ int main(int argc, char** argv) {
     return torch::nn::functional::cross_entropy(logits, target);
   };
 
-  // 1. The range test. The model and optimizer come back untouched.
-  std::cout << "1. LR range test\n";
+  // 1. The range test, then short trials from where it diverged (the refined suggestion, on by
+  // default through a loader). The model and optimizer come back untouched.
+  std::cout << "1. LR range test and trials\n";
   const auto finder_start = std::chrono::steady_clock::now();
   const auto found = torchlr::lr_find(model, optimizer, *loader, cross_entropy,
                                       torchlr::LRFinderOptions()
@@ -110,6 +111,10 @@ int main(int argc, char** argv) {
   const double finder_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - finder_start).count();
   std::printf("   %zu steps (%s), suggested lr %.3g (%.1f s)\n", found.lrs().size(),
               torchlr::to_string(found.stop_reason()), max_lr, finder_seconds);
+  if (const auto& trials = found.refinement()) {
+    std::printf("   %zu trials, %lld steps: %s\n", trials->trials.size(), static_cast<long long>(trials->steps),
+                trials->verdict.c_str());
+  }
 
   // 2. Training with the 1cycle policy at that lr, stepped every batch.
   std::cout << "2. Training " << epochs << " epochs with OneCycleLR(max_lr=" << torchlr::svg::format_number(max_lr)

@@ -83,6 +83,7 @@ int main(int argc, char** argv) {
   std::filesystem::path out = "torchlr-demo";
   int64_t epochs = 40;
   std::string device_name = "cpu";
+  uint64_t model_seed = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--out" && i + 1 < argc) {
@@ -91,8 +92,10 @@ int main(int argc, char** argv) {
       epochs = std::stoll(argv[++i]);
     } else if (a == "--device" && i + 1 < argc) {
       device_name = argv[++i];
+    } else if (a == "--seed" && i + 1 < argc) {
+      model_seed = std::stoull(argv[++i]);
     } else {
-      std::cerr << "usage: train [--out DIR] [--epochs N] [--device cpu|cuda]\n";
+      std::cerr << "usage: train [--out DIR] [--epochs N] [--device cpu|cuda] [--seed N (the model's initial weights)]\n";
       return 2;
     }
   }
@@ -115,7 +118,7 @@ int main(int argc, char** argv) {
       torch::data::DataLoaderOptions().batch_size(batch_size));
   const int64_t batches = (train_x.size(0) + batch_size - 1) / batch_size;
 
-  torch::manual_seed(0);
+  torch::manual_seed(model_seed);
   MLP model;
   model.to(device);
   // Adam: OneCycleLR cycles its beta1 between 0.95 and 0.85 while the lr rises and falls.
@@ -124,8 +127,9 @@ int main(int argc, char** argv) {
     return torch::nn::functional::cross_entropy(logits, target);
   };
 
-  // 1. The range test. The model and optimizer come back untouched.
-  std::cout << "1. LR range test\n";
+  // 1. The range test, then short trials (the refined suggestion, on by default through a
+  // loader). The model and optimizer come back untouched.
+  std::cout << "1. LR range test and trials\n";
   const auto found = torchlr::lr_find(model, optimizer, *loader, cross_entropy,
                                       torchlr::LRFinderOptions().min_lr(1e-5).max_lr(10).num_iter(100));
   const auto suggestion = found.suggest();

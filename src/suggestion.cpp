@@ -76,7 +76,24 @@ SteepestWindow steepest_window(const std::vector<double>& x, const std::vector<d
   return best;
 }
 
-// torchlr's default: the steepest least-squares slope of the smoothed loss against log10(lr)
+// A descent of less than 5% from the first kept point to the minimum is no real descent; nor is
+// none at all, which the 5% alone misses for a curve that starts at 0. `y`: the finite points kept.
+std::string no_descent_warning(const std::vector<double>& y) {
+  if (y.empty()) return "";
+  const double descent = y.front() - *std::min_element(y.begin(), y.end());
+  return descent <= 0 || descent < 0.05 * std::abs(y.front()) ? kNoDescent : "";
+}
+
+// The warning for a curve read by any rule: the finite points after `skip_begin`.
+std::string curve_warning(const std::vector<double>& lrs, const std::vector<double>& smoothed, int64_t skip_begin) {
+  std::vector<double> y;
+  for (std::size_t i = static_cast<std::size_t>(std::max<int64_t>(skip_begin, 0)); i < lrs.size(); ++i) {
+    if (lrs[i] > 0 && std::isfinite(lrs[i]) && std::isfinite(smoothed[i])) y.push_back(smoothed[i]);
+  }
+  return no_descent_warning(y);
+}
+
+// torchlr's steepest least-squares slope of the smoothed loss against log10(lr)
 // over a window of ±half a decade, kept within [lr_min / 10, lr_min].
 SuggestionResult steepest(const std::vector<double>& lrs, const std::vector<double>& smoothed,
                           int64_t skip_begin) {
@@ -102,12 +119,7 @@ SuggestionResult steepest(const std::vector<double>& lrs, const std::vector<doub
   const double lr_min = lr[at_min];
   const SteepestWindow steepest = steepest_window(x, y);
   const double lr_steep = (steepest.at < x.size() && steepest.slope < 0) ? lr[steepest.at] : lr_min / 10;
-  SuggestionResult result{std::min(std::max(lr_steep, lr_min / 10), lr_min), "", ""};
-  // A descent of less than 5% from the first kept point to the minimum is no real descent; nor
-  // is none at all, which the 5% alone misses for a curve that starts at 0.
-  const double descent = y.front() - y[at_min];
-  if (descent <= 0 || descent < 0.05 * std::abs(y.front())) result.warning = kNoDescent;
-  return result;
+  return {std::min(std::max(lr_steep, lr_min / 10), lr_min), "", no_descent_warning(y)};
 }
 
 // fastai's preprocessing: skip num_it // 10 at the start and 5 at the end, cut at the first NaN.
@@ -197,7 +209,12 @@ SuggestionResult suggest_lr(const std::vector<double>& lrs, const std::vector<do
     case Suggestion::valley: return valley(lrs, smoothed, num_iter);
     case Suggestion::minimum: return minimum(lrs, smoothed, num_iter);
     case Suggestion::lightning: return lightning(lrs, smoothed);
-    case Suggestion::automatic: return suggest_lr(lrs, smoothed, kCurveRule, skip_begin, num_iter);
+    case Suggestion::automatic: {
+      // The curve rule as it is, with the warning about a curve that does not descend.
+      SuggestionResult result = suggest_lr(lrs, smoothed, kCurveRule, skip_begin, num_iter);
+      if (result.lr && result.warning.empty()) result.warning = curve_warning(lrs, smoothed, skip_begin);
+      return result;
+    }
   }
   TORCH_CHECK_VALUE(false, "suggest_lr: unknown method");
 }

@@ -390,10 +390,16 @@ TEST(Suggestion, FallsInsideTheStableRangeOfALeastSquaresProblem) {
     torch::optim::SGD sgd(model->parameters(), torch::optim::SGDOptions(0.1));
     const auto r = torchlr::lr_find(*model, sgd, [&] { return torch::mse_loss(model->forward(x), y); },
                                     quiet().min_lr(1e-4 / L).max_lr(100 / L));
-    const auto lr = r.suggestion();
+    const auto lr = r.suggestion(torchlr::Suggestion::steepest);
     ASSERT_TRUE(lr.has_value());
     EXPECT_GT(*lr, 1 / (20 * L));
     EXPECT_LT(*lr, 2 / L);
+    // The default without trials (a loss function): fastai's valley, on the stable side too.
+    const auto automatic = r.suggestion();
+    ASSERT_TRUE(automatic.has_value());
+    EXPECT_EQ(automatic, r.suggestion(torchlr::Suggestion::valley));
+    EXPECT_GT(*automatic, 1 / (100 * L));
+    EXPECT_LT(*automatic, 2 / L);
   }
 }
 

@@ -32,19 +32,22 @@ enum class StopReason {
 };
 const char* to_string(StopReason reason);
 
-/// How to pick an lr from the curve.
+/// How to pick an lr.
 enum class Suggestion {
-  steepest,   // torchlr's default: steepest least-squares slope over ±half a decade, kept within
-              // [lr_min/10, lr_min] (lr_min: lr at the lowest smoothed loss)
+  steepest,   // steepest least-squares slope over ±half a decade, kept within [lr_min/10,
+              // lr_min] (lr_min: lr at the lowest smoothed loss)
   valley,     // fastai's default ("valley", longest descending run)
   minimum,    // lr at the lowest smoothed loss, divided by 10 (fastai's "minimum")
   lightning,  // Lightning's current rule: torch.gradient with lr spacing, skip 10 / 1
-  automatic,  // the winner of the trials (LRFinderOptions::trial_budget) when they ran and one
-              // did not stop; otherwise the curve rule kCurveRule
+  automatic,  // the default: the winner of the trials (LRFinderOptions::trial_budget) when they
+              // ran and one did not stop; otherwise the curve rule kCurveRule, with a warning
+              // when the curve does not descend
 };
 
-/// The rule `Suggestion::automatic` reads the curve with when there are no trials to go by.
-inline constexpr Suggestion kCurveRule = Suggestion::steepest;
+/// The rule `Suggestion::automatic` reads the curve with when there are no trials to go by:
+/// fastai's valley, which failed badly least often on problems no rule was tuned on
+/// (docs/benchmarks.md, "The refined suggestion").
+inline constexpr Suggestion kCurveRule = Suggestion::valley;
 
 /// The default trial budget (LRFinderOptions::trial_budget) in steps per range-test step: twice
 /// the range test, which held up on problems it was not tuned on where once did not
