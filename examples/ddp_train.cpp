@@ -177,13 +177,14 @@ int main(int argc, char** argv) {
     return torch::nn::functional::cross_entropy(logits, target);
   };
 
-  // 1. The range test on every rank: the loss of each step is the global batch's.
+  // 1. The range test and its trials on every rank: the loss of each step is the global batch's.
   const auto finder_start = std::chrono::steady_clock::now();
   const auto found = torchlr::lr_find(model, optimizer, *loader, cross_entropy,
                                       torchlr::LRFinderOptions().min_lr(1e-5).max_lr(10).num_iter(100).distributed(dist));
+  const int64_t trial_steps = found.refinement() ? found.refinement()->steps : 0;
   const double finder_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - finder_start).count() /
-      static_cast<double>(found.lrs().size());
+      static_cast<double>(static_cast<int64_t>(found.lrs().size()) + trial_steps);
   const auto suggestion = found.suggestion();
   if (!suggestion) {
     std::cerr << "rank " << dist.rank() << ": no lr suggested\n";
@@ -192,8 +193,9 @@ int main(int argc, char** argv) {
   if (main_rank) {
     std::printf("%d ranks, global batch %lld (%lld per rank)\n", dist.size(), static_cast<long long>(global_batch),
                 static_cast<long long>(batch));
-    std::printf("1. LR range test: %zu steps (%s), suggested lr %.4g, %.2f ms per step\n", found.lrs().size(),
-                torchlr::to_string(found.stop_reason()), *suggestion, finder_ms);
+    std::printf("1. LR range test: %zu steps (%s) and %lld trial steps, suggested lr %.4g, %.2f ms per step\n",
+                found.lrs().size(), torchlr::to_string(found.stop_reason()), static_cast<long long>(trial_steps),
+                *suggestion, finder_ms);
     found.plot_svg("ddp_lr_find.svg");
   }
 

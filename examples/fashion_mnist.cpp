@@ -151,7 +151,7 @@ int main(int argc, char** argv) {
                       schedule_plot);
 
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("3. Final test accuracy: %.2f%% in %.0f s (range test included)\n", 100 * final_accuracy, seconds);
+  std::printf("3. Final test accuracy: %.2f%% in %.0f s (range test and trials included)\n", 100 * final_accuracy, seconds);
   std::cout << "Files written:\n   " << finder_plot << "  (the LR range test)\n   " << schedule_plot
             << "  (the lr and beta1 schedule of the training run)\n";
   if (final_accuracy < min_accuracy) {
