@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <optional>
 #include <sstream>
 #include <typeinfo>
 #include <unordered_set>
@@ -117,27 +118,45 @@ bool save_known(const OptimizerParamState& live, Saved& saved, WriteBack& write_
   return true;
 }
 
-// Another state type, through its serialize(): the bytes it writes, read back into the object
-// (LibTorch's InputArchive reads a tensor into the defined tensor it is given). False for a type
-// whose serialize() or clone() is not implemented (LibTorch's base classes throw) or writes
-// nothing: such a state cannot be put back once the test has changed it.
-template <typename Saved, typename WriteBack>
-bool save_serialized(const OptimizerParamState& live, Saved& saved, WriteBack& write_back) {
+// The bytes a state's serialize() writes, or none for a type whose serialize() is not
+// implemented (LibTorch's base classes throw) or writes nothing.
+std::optional<std::string> serialized_bytes(const OptimizerParamState& state) {
   std::string bytes;
   try {
     torch::serialize::OutputArchive out;
-    live.serialize(out);
+    state.serialize(out);
     std::ostringstream stream;
     out.save_to(stream);
     bytes = stream.str();
-    saved = live.clone();
   } catch (const c10::Error&) {
-    return false;
+    return std::nullopt;
   }
   torch::serialize::InputArchive written;
   written.load_from(bytes.data(), bytes.size());
-  if (written.keys().empty()) return false;
-  write_back = [bytes = std::move(bytes)](OptimizerParamState& target) {
+  if (written.keys().empty()) return std::nullopt;
+  return bytes;
+}
+
+// A clone of the state, or null when its clone() is not implemented.
+std::unique_ptr<OptimizerParamState> clone_of(const OptimizerParamState& state) {
+  try {
+    return state.clone();
+  } catch (const c10::Error&) {
+    return nullptr;
+  }
+}
+
+// Another state type, through its serialize(): the bytes it writes, read back into the object
+// (LibTorch's InputArchive reads a tensor into the defined tensor it is given). False for a type
+// without a usable serialize() or clone(): such a state cannot be put back once the test has
+// changed it.
+template <typename Saved, typename WriteBack>
+bool save_serialized(const OptimizerParamState& live, Saved& saved, WriteBack& write_back) {
+  auto bytes = serialized_bytes(live);
+  auto clone = bytes ? clone_of(live) : nullptr;
+  if (!clone) return false;
+  saved = std::move(clone);
+  write_back = [bytes = std::move(*bytes)](OptimizerParamState& target) {
     torch::serialize::InputArchive in;
     in.load_from(bytes.data(), bytes.size());
     target.serialize(in);
@@ -391,22 +410,10 @@ bool checkpoint_known(const OptimizerParamState& live, std::function<void(StateP
 // the state's tensors (clone() copies handles), so those stay alive, on their device, with the
 // checkpoint: a user's state type costs device memory per checkpoint where LibTorch's do not.
 bool checkpoint_serialized(const OptimizerParamState& live, std::function<void(StatePtr&)>& put) {
-  std::string bytes;
-  std::shared_ptr<OptimizerParamState> prototype;
-  try {
-    torch::serialize::OutputArchive out;
-    live.serialize(out);
-    std::ostringstream stream;
-    out.save_to(stream);
-    bytes = stream.str();
-    prototype = live.clone();
-  } catch (const c10::Error&) {
-    return false;
-  }
-  torch::serialize::InputArchive written;
-  written.load_from(bytes.data(), bytes.size());
-  if (written.keys().empty()) return false;
-  put = [bytes = std::move(bytes), prototype = std::move(prototype)](StatePtr& slot) {
+  auto bytes = serialized_bytes(live);
+  std::shared_ptr<OptimizerParamState> prototype = bytes ? clone_of(live) : nullptr;
+  if (!prototype) return false;
+  put = [bytes = std::move(*bytes), prototype = std::move(prototype)](StatePtr& slot) {
     if (!slot || typeid(*slot) != typeid(*prototype)) slot = prototype->clone();
     torch::serialize::InputArchive in;
     in.load_from(bytes.data(), bytes.size());
