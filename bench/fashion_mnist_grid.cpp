@@ -15,7 +15,8 @@
 //   fashion_mnist_grid --report DIR/results.jsonl [--out DIR]   the tables and plot again, no training
 //
 // --kinds: a comma-separated subset of automatic,classic,constant,onecycle (default all), e.g. to
-// run the automatic entries again after a change to the finder and join them with earlier rows.
+// run the automatic entries again after a change to the finder and join them with earlier rows;
+// a subset's rows go to results.partial.jsonl.
 //
 // --threads defaults to OMP_NUM_THREADS, else every core.
 
@@ -59,7 +60,7 @@ struct Run {
   uint64_t seed = 0;
   double lr = 0;  // the constant lr, the peak, or the suggestion
   double accuracy = 0;
-  double seconds = 0;  // training, and the range test for automatic; not the final evaluation
+  double seconds = 0;  // training, and the range test and its trials for automatic; not the final evaluation
   std::map<std::string, double> other_rules;  // automatic: what the other suggestion rules say
 };
 
@@ -327,6 +328,7 @@ int main(int argc, char** argv) {
                             "--kinds: unknown kind '", kind, "' (automatic, classic, constant, onecycle)");
           kinds.insert(kind);
         }
+        TORCH_CHECK_VALUE(!kinds.empty(), "--kinds: name at least one of automatic, classic, constant, onecycle");
       }
     }
   } catch (const c10::ValueError& e) {
@@ -378,7 +380,9 @@ int main(int argc, char** argv) {
 
   std::vector<Run> runs;
   Trace trace;
-  std::ofstream results(out / "results.jsonl");
+  // A part of the grid goes to a file of its own, so that it never replaces a whole run's rows.
+  const auto results_file = out / (kinds.size() < 4 ? "results.partial.jsonl" : "results.jsonl");
+  std::ofstream results(results_file);
   auto finish = [&](Run run) {
     std::printf("  seed %llu  %-9s lr %-8s accuracy %s%%  %.1f s\n", static_cast<unsigned long long>(run.seed),
                 run.kind.c_str(), lr_text(run.lr).c_str(), percent(run.accuracy).c_str(), run.seconds);
@@ -398,7 +402,7 @@ int main(int argc, char** argv) {
     }
   }
   if (kinds.size() < 4) {  // a part of the grid: its rows, for joining with the rest
-    std::printf("kinds run: %zu of 4; rows in %s\n", kinds.size(), (out / "results.jsonl").string().c_str());
+    std::printf("kinds run: %zu of 4; rows in %s\n", kinds.size(), results_file.string().c_str());
     return 0;
   }
 

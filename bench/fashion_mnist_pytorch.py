@@ -2,7 +2,7 @@
 """The Fashion-MNIST recipe in PyTorch (Python), beside the C++ run it repeats.
 
 Reads the recipe.json that bench/fashion_mnist_grid writes (the first seed's automatic run: its
-settings, the lr the range test suggested, and its per-step lrs, beta1s and losses), trains the
+settings, the lr the finder suggested, and its per-step lrs, beta1s and losses), trains the
 same network (built layer for layer as examples/support/fashion_mnist.cpp builds it, seeded the
 same way, so it starts from the same weights) on the same data in the same order
 (torch.randperm with the seeds the C++ sampler drew for each epoch) with the same OneCycleLR,

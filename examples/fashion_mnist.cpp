@@ -1,5 +1,5 @@
 // The main demo, on real data: Fashion-MNIST (Debian's dataset-fashion-mnist package; nothing is
-// downloaded). The LR range test on a small convolutional network picks the lr, then OneCycleLR
+// downloaded). The LR range test and its trials on a small convolutional network pick the lr, then OneCycleLR
 // at that lr trains it, stepped every batch, with a progress bar, the loss, the test accuracy and
 // the lr after every epoch, and the finder's and the schedule's pictures at the end.
 //

@@ -1,4 +1,4 @@
-// The demo: find an lr with the range test, then train with OneCycleLR at that lr.
+// The fast demo: find an lr with the range test and its trials, then train with OneCycleLR at that lr.
 //
 // A small MLP learns to tell two interleaved spirals apart (generated here, seeded; nothing is
 // downloaded), fed by a LibTorch data loader, with Adam. The LR finder suggests the peak lr, OneCycleLR is
@@ -142,6 +142,9 @@ int main(int argc, char** argv) {
   found.plot_svg(finder_plot);
   std::cout << "   " << found.lrs().size() << " steps (" << torchlr::to_string(found.stop_reason())
             << "), suggested lr " << max_lr << "\n";
+  if (const auto& trials = found.refinement()) {
+    std::cout << "   " << trials->trials.size() << " trials, " << trials->steps << " steps: " << trials->verdict << "\n";
+  }
 
   // 2. Training with the 1cycle policy at that lr, stepped every batch.
   std::cout << "2. Training " << epochs << " epochs with OneCycleLR(max_lr=" << max_lr << ") on " << device << "\n";

@@ -2,7 +2,7 @@
 # The suggestion rules on problems they were not tuned on (docs/benchmarks.md, "The refined
 # suggestion"), in one command: installs what is missing, builds in Release, runs
 # bench/refine_validation as one shard per core, and prints the tables for all shards together
-# (build-bench/refine_validation/results.jsonl). Not run by CI: about 15 minutes on 2 cores.
+# (build-bench/refine_validation/results.jsonl). Not run by CI: about 4 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=build-bench/refine_validation

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: install what is missing (Fashion-MNIST among it: Debian's dataset-fashion-mnist),
-# build torchlr and its examples, and run the demo: the LR range test on a small convolutional
-# network, then training with OneCycleLR at the suggested lr on Fashion-MNIST; then the gallery.
+# build torchlr and its examples, and run the demo: the LR range test and its trials on a small
+# convolutional network, then training with OneCycleLR at the suggested lr on Fashion-MNIST; then the gallery.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh

@@ -8,7 +8,9 @@
 #include <fstream>
 #include <exception>
 #include <limits>
+#include <mutex>
 #include <optional>
+#include <set>
 
 #include <torch/utils.h>
 
@@ -487,7 +489,7 @@ Refinement FinderRun::trials() {
       for (int64_t i = 0; i < steps[round] * options_.accumulation_steps(); ++i) batches.push_back(source_.next_batch());
       return 0.0;
     });
-    agree(dist_, read, 0, "the data of the trials");
+    agree(dist_, read, 0, "reading the batches of a trial round");
     std::optional<detail::GeneratorStates> generators;
     locally_or_pending(dist_, pending_, [&] { generators.emplace(); });
     for (std::size_t c : alive) {
@@ -657,6 +659,17 @@ LRFinderResult lr_find(torch::nn::Module& model, torch::optim::Optimizer& optimi
 
 // ---- result ---------------------------------------------------------------------------------
 
+// The warnings a result has reported: the curve and the trials do not change, so neither does
+// what is wrong with them, and each is said once.
+struct detail::ReportedWarnings {
+  bool first_time(const std::string& text) {
+    std::lock_guard<std::mutex> lock(mutex);
+    return texts.insert(text).second;
+  }
+  std::mutex mutex;
+  std::set<std::string> texts;
+};
+
 LRFinderResult::LRFinderResult(std::vector<double> lrs, std::vector<double> raw_losses,
                                std::vector<double> losses, StopReason stop_reason, LRFinderOptions options,
                                std::vector<double> group_ratios, std::optional<Refinement> refinement)
@@ -667,7 +680,7 @@ LRFinderResult::LRFinderResult(std::vector<double> lrs, std::vector<double> raw_
       options_(std::move(options)),
       group_ratios_(std::move(group_ratios)),
       refinement_(std::move(refinement)),
-      warned_(std::make_shared<std::atomic<bool>>(false)) {
+      warned_(std::make_shared<detail::ReportedWarnings>()) {
   options_.on_step(nullptr);  // the result must not call back into a finished test
   options_.distributed(Distributed());  // nor keep the process group (its threads and sockets) alive
 }
@@ -687,7 +700,7 @@ SuggestionResult LRFinderResult::quiet_suggest(Suggestion method) const {
 SuggestionResult LRFinderResult::suggest(Suggestion method) const {
   SuggestionResult result = quiet_suggest(method);
   // The curve does not change, so neither does what is wrong with it: said once per result.
-  if (!result.warning.empty() && !warned_->exchange(true)) detail::warn("lr_find: " + result.warning);
+  if (!result.warning.empty() && warned_->first_time(result.warning)) detail::warn("lr_find: " + result.warning);
   return result;
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 
-// The rules of the refined suggestion (docs/lr-finder.md, "Refined suggestion"): the candidates,
+// The rules of the refined suggestion (README, "The LR finder": "Trials"): the candidates,
 // the steps of each round, a trial's stop and score, who survives a round and who wins. Pure
 // functions, so the rules are tested without training anything. Internal to the LR finder.
 

@@ -399,9 +399,14 @@ TEST(RefinedSuggestion, NonFiniteLossesStopTrialsAndAllStoppedFallsBackToTheCurv
   }
   EXPECT_FALSE(ref.lr.has_value());
   EXPECT_NE(ref.warning.find("every trial stopped"), std::string::npos);
+  r.suggest(Suggestion::steepest);  // asking another rule first hides nothing of the trials
   const auto s = r.suggest();
   EXPECT_EQ(s.lr, r.suggestion(torchlr::kCurveRule));
   EXPECT_NE(s.warning.find("every trial stopped"), std::string::npos);
+  r.suggest();
+  int reported = 0;
+  for (const auto& m : warnings.messages) reported += m.find("every trial stopped") != std::string::npos;
+  EXPECT_EQ(reported, 1);  // once per result
 }
 
 TEST(RefinedSuggestion, ALossTenTimesTheFirstStopsATrial) {

@@ -1,4 +1,4 @@
-// The default suggestion rule on degenerate curves, its sliding-window search against the direct
+// The steepest rule (torchlr's default until the refined suggestion) on degenerate curves, its sliding-window search against the direct
 // definition, and how its warning reaches the user: once per result, captured exactly by a
 // warning handler, and as one plain line on stderr otherwise.
 

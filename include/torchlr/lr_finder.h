@@ -4,7 +4,6 @@
 // lr, smooth the loss, stop when it diverges, suggest an lr, and put the model, the optimizer
 // and the random generators back exactly as they were. Nothing is written to disk.
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -149,6 +148,10 @@ struct Refinement {
   int64_t steps = 0;                 // optimizer steps the trials took
 };
 
+namespace detail {
+struct ReportedWarnings;  // src/lr_finder.cpp
+}  // namespace detail
+
 /// A suggestion, or why there is none.
 struct SuggestionResult {
   std::optional<double> lr;
@@ -173,8 +176,9 @@ class LRFinderResult {
 
   /// The suggested lr, or empty (see `suggest` for the reason).
   std::optional<double> suggestion(Suggestion method = Suggestion::automatic) const;
-  /// The suggestion, or why there is none. A warning about the curve (no clear descent) is
-  /// also reported through torchlr's warnings, once per result however often it is asked for.
+  /// The suggestion, or why there is none. Its warning (no clear descent, a test that never
+  /// diverged, trials that all stopped) is also reported through torchlr's warnings, each text
+  /// once per result however often it is asked for.
   SuggestionResult suggest(Suggestion method = Suggestion::automatic) const;
 
   /// Writes the suggestion into every group (scaled by the groups' original ratios with
@@ -197,7 +201,7 @@ class LRFinderResult {
   LRFinderOptions options_;
   std::vector<double> group_ratios_;
   std::optional<Refinement> refinement_;
-  std::shared_ptr<std::atomic<bool>> warned_;  // whether suggest() has warned (copies share it)
+  std::shared_ptr<detail::ReportedWarnings> warned_;  // what suggest() has warned of (copies share it)
 };
 
 /// The suggestion rules on a recorded curve (what LRFinderResult::suggest uses), for curves
