@@ -246,6 +246,18 @@ void TrainingSnapshot::restore() {
 
 namespace {
 
+// Removes the optimizer's state entries whose keys are not among `entries`' (each has a `key`).
+template <typename Map, typename Entries>
+void erase_entries_except(Map& state, const Entries& entries) {
+  std::unordered_set<typename Map::key_type> kept;
+  for (const auto& entry : entries) kept.insert(entry.key);
+  std::vector<typename Map::key_type> others;
+  for (const auto& entry : state) {
+    if (!kept.count(entry.first)) others.push_back(entry.first);
+  }
+  for (const auto& key : others) state.erase(key);
+}
+
 // Runs each put-back step, keeps going past failures, and rethrows the first one at the end.
 class Attempts {
  public:
@@ -303,13 +315,7 @@ void TrainingSnapshot::put_back() {
 void TrainingSnapshot::put_back_state() {
   auto& state = optimizer_.state();
   // Entries the test created go; the ones set aside come back first, since that cannot fail.
-  std::unordered_set<StateKey> kept;
-  for (const auto& copy : states_) kept.insert(copy.key);
-  std::vector<StateKey> created;
-  for (const auto& entry : state) {
-    if (!kept.count(entry.first)) created.push_back(entry.first);
-  }
-  for (const auto& key : created) state.erase(key);
+  erase_entries_except(state, states_);
   for (auto& entry : set_aside_) state[entry.first] = std::move(entry.second);
   set_aside_.clear();
 
@@ -458,13 +464,7 @@ void TrainingCheckpoint::restore() const {
     for (const auto& [tensor, values] : tensors_) tensor.copy_(values);
   }
   auto& state = optimizer_.state();
-  std::unordered_set<StateKey> kept;
-  for (const auto& s : states_) kept.insert(s.key);
-  std::vector<StateKey> extra;
-  for (const auto& entry : state) {
-    if (!kept.count(entry.first)) extra.push_back(entry.first);
-  }
-  for (const auto& key : extra) state.erase(key);
+  erase_entries_except(state, states_);
   for (const auto& s : states_) s.put(state[s.key]);
 }
 
